@@ -1,0 +1,1 @@
+"""Normalizers: raw message in, canonical report fields out (pure functions)."""
