@@ -1,0 +1,197 @@
+"""The pipeline worker: claims stored raw messages and turns them into canonical reports.
+
+Claims live in the store (they lapse when a replica dies), so several workers in several
+processes share the inbox without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import RawMessage
+from gateway.ids import new_id
+from gateway.metrics import Metrics
+from gateway.store import ClaimLost, Store, StoreUnavailable
+from normalizers.canonical import build_report
+from normalizers.category import Taxonomy
+from normalizers.geo import AreaIndex
+from normalizers.report import Report
+
+log = logging.getLogger("kanal.pipeline")
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        areas: AreaIndex,
+        taxonomy: Taxonomy,
+        owner_of: Callable[[RawMessage], str],
+        metrics: Metrics,
+        worker_id: str,
+        batch_size: int = 64,
+        claim_ttl_s: float = 60.0,
+        parts_timeout_s: float = 600.0,
+        idle_poll_s: float = 0.5,
+    ):
+        self.store = store
+        self.areas = areas
+        self.taxonomy = taxonomy
+        self.owner_of = owner_of
+        self.metrics = metrics
+        self.worker_id = worker_id
+        self.batch_size = batch_size
+        self.claim_ttl_s = claim_ttl_s
+        self.parts_timeout_s = parts_timeout_s
+        self.idle_poll_s = idle_poll_s
+        self._wake = asyncio.Event()
+        store.on_new_work.append(self._wake.set)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Work until cancelled; sleeps on an event (same process) or a short poll (others)."""
+        backoff = 1.0
+        while True:
+            try:
+                done = await self.process_once()
+                done += await self.finish_groups()
+                backoff = 1.0
+            except StoreUnavailable as exc:
+                log.warning("pipeline: store unavailable (%s); retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            except Exception:
+                log.exception("pipeline: unexpected error; continuing")
+                await asyncio.sleep(1.0)
+                continue
+            if done == 0:
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_s)
+                except TimeoutError:
+                    pass
+
+    async def drain(self, rounds: int = 1000) -> int:
+        """Process until nothing is left (tests and `kanal ingest`)."""
+        total = 0
+        for _ in range(rounds):
+            n = await self.process_once() + await self.finish_groups()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    def _now(self) -> datetime:
+        return self.store.clock()
+
+    async def process_once(self) -> int:
+        rows = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
+        if not rows:
+            return 0
+        created: list[tuple[list[str], Report, list[Any]]] = []
+        held: list[str] = []
+        failed: list[tuple[str, str]] = []
+        ignored: list[tuple[str, str]] = []
+        for row in rows:
+            try:
+                message = self._message(row)
+                if message.part is not None and message.group_key:
+                    held.append(row["id"])
+                    continue
+                if message.kind in ("edit", "delete"):
+                    # Edits (live locations) and unsends stay on record against the earlier
+                    # message; they never become reports of their own.
+                    ignored.append((row["id"], f"{message.kind} of an earlier message"))
+                    continue
+                normalized = build_report(
+                    [message],
+                    report_id=new_id(),
+                    ticket=row["ticket"],
+                    intake=row["intake"],
+                    now=self._now(),
+                    channel_owner=self.owner_of(message),
+                    areas=self.areas,
+                    taxonomy=self.taxonomy,
+                )
+                created.append(([row["id"]], normalized.report, normalized.blobs))
+            except Exception as exc:  # stays stored, flagged, visible in /api/v1/inbox
+                log.warning("raw message %s failed normalization: %s", row["id"], type(exc).__name__)
+                failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
+        try:
+            await self.store.settle_raw(
+                self.worker_id, created=created, held=held, failed=failed, ignored=ignored
+            )
+        except ClaimLost:
+            log.warning("pipeline: a claim lapsed before settling; another worker has it")
+            return len(rows)
+        self._count(created, failed)
+        return len(rows)
+
+    async def finish_groups(self) -> int:
+        """Gather held parts whose group is complete, or waited too long, into one report."""
+        done = 0
+        for group_key, complete in await self.store.ripe_groups(self.parts_timeout_s):
+            rows = await self.store.claim_group(group_key, self.worker_id, self.claim_ttl_s)
+            if not rows:
+                continue  # another worker took it
+            try:
+                messages = sorted(
+                    (self._message(r) for r in rows), key=lambda m: m.part[0] if m.part else 0
+                )
+                # Redelivered parts share a part number: keep the first of each.
+                seen: set[int] = set()
+                unique = []
+                for m in messages:
+                    number = m.part[0] if m.part else 0
+                    if number not in seen:
+                        seen.add(number)
+                        unique.append(m)
+                total = max((m.part[1] for m in unique if m.part), default=len(unique))
+                first_row = min(rows, key=lambda r: r["id"])
+                normalized = build_report(
+                    unique,
+                    report_id=new_id(),
+                    ticket=first_row["ticket"],
+                    intake=first_row["intake"],
+                    now=self._now(),
+                    channel_owner=self.owner_of(unique[0]),
+                    areas=self.areas,
+                    taxonomy=self.taxonomy,
+                    incomplete=not complete or len(unique) < total,
+                )
+                created = [([r["id"] for r in rows], normalized.report, normalized.blobs)]
+                await self.store.settle_raw(self.worker_id, created=created)
+                self._count(created, [])
+            except ClaimLost:
+                continue
+            except Exception as exc:
+                log.warning("group %s failed normalization: %s", group_key, type(exc).__name__)
+                await self.store.settle_raw(
+                    self.worker_id,
+                    failed=[(r["id"], f"{type(exc).__name__}: {exc}") for r in rows],
+                )
+            done += 1
+        return done
+
+    @staticmethod
+    def _message(row: dict[str, Any]) -> RawMessage:
+        if not row.get("message"):
+            raise ValueError(row.get("error") or "the connector could not read this payload")
+        return RawMessage.from_json(json.loads(row["message"]))
+
+    def _count(self, created: list[tuple[list[str], Report, list[Any]]], failed: list[Any]) -> None:
+        for _, report, _ in created:
+            self.metrics.reports_created.labels(report.channel, report.status).inc()
+            lag = (datetime.now(UTC) - report.received_at).total_seconds()
+            self.metrics.intake_to_report_seconds.observe(max(lag, 0.0))
+        if failed:
+            self.metrics.normalize_failures.inc(len(failed))

@@ -1,0 +1,160 @@
+"""The store's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Migrations under `gateway/migrations/versions` create and change these; this module is
+what the code queries.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware datetimes in, aware UTC datetimes out, on both stores (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+raw_messages = Table(
+    "raw_messages",
+    metadata,
+    Column("id", String(26), primary_key=True),  # ULID
+    Column("connector", String(32), nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("intake", String(16), nullable=False),
+    Column("external_id", String(255), nullable=False),
+    Column("ticket", String(16), nullable=False, unique=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("stored_at", UTCDateTime(), nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # the request body exactly as received
+    Column("headers", Text, nullable=False),  # JSON: the headers that matter
+    Column("message", Text, nullable=True),  # JSON: the RawMessage the connector read
+    # new → processing → done | held (waiting for sibling parts) | failed (normalization)
+    Column("state", String(16), nullable=False),
+    Column("group_key", String(255), nullable=True),
+    Column("part_total", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("report_id", String(26), nullable=True),
+    UniqueConstraint("connector", "external_id", name="uq_raw_connector_external_id"),
+    Index("ix_raw_state_id", "state", "id"),
+    Index("ix_raw_group", "group_key"),
+)
+
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("ticket", String(16), nullable=False, unique=True),
+    Column("raw_message_id", String(26), nullable=False, unique=True),
+    Column("channel", String(32), nullable=False),
+    Column("connector", String(32), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("kelurahan_code", String(16), nullable=True),
+    Column("geo_tagged", Boolean, nullable=False),
+    Column("category_code", String(80), nullable=False),
+    Column("reporter_key", String(255), nullable=True),
+    Column("group_key", String(255), nullable=True),
+    Column("search_text", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("lease_holder", String(128), nullable=True),
+    Column("lease_until", UTCDateTime(), nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("doc", Text, nullable=False),  # JSON: the canonical report, without its history
+    Index("ix_reports_owner_status_received", "owner", "status", "received_at"),
+    Index("ix_reports_status_received", "status", "received_at"),
+    Index("ix_reports_kelurahan_received", "kelurahan_code", "received_at"),
+    Index("ix_reports_channel_received", "channel", "received_at"),
+    Index("ix_reports_received", "received_at"),
+    Index("ix_reports_status_next_attempt", "status", "next_attempt_at"),
+    Index("ix_reports_reporter", "reporter_key"),
+    Index("ix_reports_group", "group_key"),
+)
+
+report_history = Table(
+    "report_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("report_id", String(26), nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("note", Text, nullable=True),
+    Column("changes", Text, nullable=True),  # JSON: field → new value
+    Index("ix_history_report", "report_id", "id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+attachments = Table(
+    "attachments",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("content_type", String(128), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+# Small shared state: poll positions, singleton leases for pollers, counters.
+kv_state = Table(
+    "kv_state",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=True),
+    Column("holder", String(128), nullable=True),
+    Column("until", UTCDateTime(), nullable=True),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

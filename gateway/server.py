@@ -1,0 +1,87 @@
+"""Running kanal: `serve` (everything in one process) and `poll` (daemons only)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.config import LoadedConfig, parse_host_port
+from gateway.pipeline import Pipeline
+from gateway.runtime import Runtime, build_runtime
+
+log = logging.getLogger("kanal")
+
+# Background services a later part of kanal adds (SMTP, pollers, CRM dispatcher): each is
+# started with the runtime and returns a coroutine that runs until cancelled.
+Service = Callable[[Runtime], Awaitable[None]]
+SERVICES: dict[str, tuple[Service, bool]] = {}  # name → (service, also in `kanal poll`)
+
+
+def register_service(name: str, *, in_poll: bool = True) -> Callable[[Service], Service]:
+    def decorate(service: Service) -> Service:
+        SERVICES[name] = (service, in_poll)
+        return service
+
+    return decorate
+
+
+def make_pipeline(runtime: Runtime) -> Pipeline:
+    p = runtime.settings.pipeline
+    return Pipeline(
+        runtime.store,
+        areas=runtime.areas,
+        taxonomy=runtime.taxonomy,
+        owner_of=runtime.owner_of,
+        metrics=runtime.metrics,
+        worker_id=runtime.worker_id,
+        batch_size=p.batch_size,
+        claim_ttl_s=p.claim_ttl_s,
+        parts_timeout_s=p.sms_parts_timeout_s,
+        idle_poll_s=0.25 if runtime.store.dialect == "postgresql" else 1.0,
+    )
+
+
+async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
+    runtime = build_runtime(loaded)
+    await runtime.store.migrate()
+    app = create_app(runtime, operations_only=operations_only)
+    host, port = parse_host_port(runtime.settings.server.http)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
+    await site.start()
+    log.info("kanal %s on http://%s:%d (store: %s)", "poll" if operations_only else "serve",
+             host, port, runtime.store.dialect)
+    for name in runtime.webhooks:
+        log.info("webhook connector %s enabled", name)
+
+    pipeline = make_pipeline(runtime)
+    runtime.extras["pipeline"] = pipeline
+    tasks = [asyncio.create_task(pipeline.run(), name="pipeline")]
+    for name, (service, in_poll) in SERVICES.items():
+        if operations_only and not in_poll:
+            continue
+        tasks.append(asyncio.create_task(service(runtime), name=name))
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    waiter = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    for task in done:
+        if task is not waiter and task.exception() is not None:
+            log.error("%s stopped: %r", task.get_name(), task.exception())
+    log.info("kanal stopping")
+    await runner.cleanup()  # stop taking requests first, then the workers
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await runtime.store.close()

@@ -1,0 +1,882 @@
+"""The store: SQLite (WAL, synchronous=FULL) or PostgreSQL, through SQLAlchemy Core.
+
+Owns durability (a webhook's raw message is committed before it is acknowledged, several
+requests sharing one commit), dedupe by (connector, external id), work claims that pass on
+when a replica dies, and the scoped queries of the admin API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import and_, event, func, or_, select, text, tuple_, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from gateway.ids import new_ticket
+from gateway.schema import (
+    api_tokens,
+    attachments,
+    kv_state,
+    raw_messages,
+    report_history,
+    reports,
+)
+from normalizers.report import HistoryEntry, Report
+
+log = logging.getLogger("kanal.store")
+MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgrade`
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or answered with an operational error."""
+
+
+def async_url(url: str) -> str:
+    if url.startswith("sqlite://"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError(f"unsupported database URL {url!r}")
+
+
+def sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///") :].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRaw:
+    """A raw message ready to be stored (what a connector read, plus the wire bytes)."""
+
+    id: str
+    connector: str
+    channel: str
+    intake: str
+    external_id: str
+    received_at: datetime
+    payload: bytes
+    headers: dict[str, str]
+    message: dict[str, Any] | None
+    group_key: str | None = None
+    part_total: int | None = None
+    state: str = "new"
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRaw:
+    id: str
+    ticket: str
+    created: bool  # False when the same (connector, external id) was stored before
+
+
+def _is_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, sa_exc.DBAPIError):
+        return exc.connection_invalidated or isinstance(
+            exc, sa_exc.OperationalError | sa_exc.InterfaceError
+        )
+    return isinstance(exc, OSError | ConnectionError | asyncio.TimeoutError)
+
+
+class Store:
+    """One per process. `write()` transactions are serialized on SQLite (one writer)."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, clock: Callable[[], datetime] | None = None):
+        self.url = url
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            path = sqlite_path(url)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.write_engine = self._sqlite_engine(url, immediate=True, pool_size=1)
+            self.read_engine = self._sqlite_engine(url, immediate=False, pool_size=pool_size)
+        else:
+            self.write_engine = create_async_engine(
+                async_url(url),
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                pool_pre_ping=True,
+                pool_recycle=1800,
+                connect_args={
+                    "server_settings": {"synchronous_commit": "on", "application_name": "kanal"},
+                    "timeout": 5,
+                    "command_timeout": 30,
+                },
+            )
+            self.read_engine = self.write_engine
+        self._writer: InboxWriter | None = None
+        self.on_new_work: list[Callable[[], None]] = []
+
+    @staticmethod
+    def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
+        engine = create_async_engine(
+            async_url(url), pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30}
+        )
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy's "begin" event decide how transactions start.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            # Writers take the lock up front: a deferred transaction that upgrades to a
+            # write fails at once with SQLITE_BUSY instead of waiting.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.stop()
+        await self.write_engine.dispose()
+        if self.read_engine is not self.write_engine:
+            await self.read_engine.dispose()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.write_engine.begin() as conn:
+                yield conn
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            raise
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        try:
+            async with self.read_engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            raise
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest version; safe when several replicas run it at once."""
+        from gateway.migrate import upgrade_on
+
+        async with self.write() as conn:
+            if self.dialect == "postgresql":
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
+            await conn.run_sync(upgrade_on)
+
+    async def schema_version(self) -> str | None:
+        async with self.read() as conn:
+            try:
+                row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
+            except sa_exc.ProgrammingError:
+                return None
+            except sa_exc.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return None
+                raise
+        return row[0] if row else None
+
+    def writer(self) -> InboxWriter:
+        if self._writer is None:
+            self._writer = InboxWriter(self)
+        return self._writer
+
+    def notify_new_work(self) -> None:
+        for callback in self.on_new_work:
+            callback()
+
+    # --- the inbox ---------------------------------------------------------------------------
+
+    def _insert(self, table: Any) -> Any:
+        return (pg_insert if self.dialect == "postgresql" else sqlite_insert)(table)
+
+    async def insert_raw_batch(self, rows: Sequence[NewRaw]) -> list[StoredRaw]:
+        """Store raw messages in one transaction; a (connector, external id) seen before is
+        not stored again, and its first ticket is returned."""
+        for _ in range(5):
+            tickets = [new_ticket() for _ in rows]
+            now = self.clock()
+            values = [
+                {
+                    "id": r.id,
+                    "connector": r.connector,
+                    "channel": r.channel,
+                    "intake": r.intake,
+                    "external_id": r.external_id,
+                    "ticket": t,
+                    "received_at": r.received_at,
+                    "stored_at": now,
+                    "payload": r.payload,
+                    "headers": json.dumps(r.headers),
+                    "message": json.dumps(r.message) if r.message is not None else None,
+                    "state": r.state,
+                    "group_key": r.group_key,
+                    "part_total": r.part_total,
+                    "error": r.error,
+                    "attempts": 0,
+                }
+                for r, t in zip(rows, tickets, strict=True)
+            ]
+            stmt = self._insert(raw_messages).on_conflict_do_nothing(
+                index_elements=["connector", "external_id"]
+            )
+            keys = list({(r.connector, r.external_id) for r in rows})
+            try:
+                async with self.write() as conn:
+                    await conn.execute(stmt, values)
+                    found = await conn.execute(
+                        select(
+                            raw_messages.c.connector,
+                            raw_messages.c.external_id,
+                            raw_messages.c.id,
+                            raw_messages.c.ticket,
+                        ).where(tuple_(raw_messages.c.connector, raw_messages.c.external_id).in_(keys))
+                    )
+                    by_key = {(c, e): (i, t) for c, e, i, t in found}
+            except sa_exc.IntegrityError:
+                continue  # a ticket collided (40 random bits): draw new ones and try again
+            self.notify_new_work()
+            out = []
+            for r in rows:
+                stored_id, ticket = by_key[(r.connector, r.external_id)]
+                out.append(StoredRaw(stored_id, ticket, stored_id == r.id))
+            return out
+        raise RuntimeError("could not draw unique tickets")
+
+    async def claim_raw(self, worker: str, limit: int, ttl_s: float) -> list[dict[str, Any]]:
+        """Take up to `limit` raw messages to normalize; a claim expires if its holder dies."""
+        now = self.clock()
+        claimable = or_(
+            raw_messages.c.state == "new",
+            and_(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now),
+        )
+        pick = select(raw_messages.c.id).where(claimable).order_by(raw_messages.c.id).limit(limit)
+        if self.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(raw_messages)
+            .where(raw_messages.c.id.in_(pick.scalar_subquery()))
+            .values(
+                state="processing",
+                claimed_by=worker,
+                claimed_until=now + timedelta(seconds=ttl_s),
+                attempts=raw_messages.c.attempts + 1,
+            )
+            .returning(*raw_messages.c)
+        )
+        async with self.write() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+
+    async def claim_group(self, group_key: str, worker: str, ttl_s: float) -> list[dict[str, Any]]:
+        now = self.clock()
+        stmt = (
+            update(raw_messages)
+            .where(raw_messages.c.group_key == group_key, raw_messages.c.state == "held")
+            .values(
+                state="processing", claimed_by=worker, claimed_until=now + timedelta(seconds=ttl_s)
+            )
+            .returning(*raw_messages.c)
+        )
+        async with self.write() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [dict(r) for r in rows]
+
+    async def ripe_groups(self, timeout_s: float, limit: int = 50) -> list[tuple[str, bool]]:
+        """Held groups that are complete, or whose oldest part waited longer than the timeout.
+        Returns (group_key, complete)."""
+        cutoff = self.clock() - timedelta(seconds=timeout_s)
+        stmt = (
+            select(
+                raw_messages.c.group_key,
+                func.count().label("n"),
+                func.max(raw_messages.c.part_total).label("total"),
+                func.min(raw_messages.c.stored_at).label("oldest"),
+            )
+            .where(raw_messages.c.state == "held")
+            .group_by(raw_messages.c.group_key)
+            .having(
+                or_(
+                    func.count() >= func.max(raw_messages.c.part_total),
+                    func.min(raw_messages.c.stored_at) < cutoff,
+                )
+            )
+            .limit(limit)
+        )
+        async with self.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [(r.group_key, r.n >= (r.total or 0)) for r in rows]
+
+    async def settle_raw(
+        self,
+        worker: str,
+        *,
+        created: Sequence[tuple[list[str], Report, list[Any]]] = (),
+        held: Sequence[str] = (),
+        failed: Sequence[tuple[str, str]] = (),
+        ignored: Sequence[tuple[str, str]] = (),
+        follow_ups: Sequence[tuple[list[str], str, Callable[[Report], Report]]] = (),
+    ) -> int:
+        """Record the pipeline's results in one transaction, only for claims still held.
+
+        `created`: (raw ids, report, blobs) — a new report made of those raw messages.
+        `follow_ups`: (raw ids, report id, change) — messages added to an existing report.
+        Returns the number of reports created.
+        """
+        now = self.clock()
+        mine = and_(raw_messages.c.claimed_by == worker, raw_messages.c.state == "processing")
+        made = 0
+        async with self.write() as conn:
+            for raw_ids, report, blobs in created:
+                result = await conn.execute(
+                    update(raw_messages)
+                    .where(raw_messages.c.id.in_(raw_ids), mine)
+                    .values(state="done", report_id=report.id, claimed_by=None, error=None)
+                )
+                if result.rowcount != len(raw_ids):
+                    raise ClaimLost(raw_ids)
+                for blob in blobs:
+                    await self._put_blob(conn, blob.sha256, blob.content_type, blob.data, now)
+                await self._insert_report(conn, report, raw_ids[0], group_key_of(report))
+                made += 1
+            for raw_ids, report_id, change in follow_ups:
+                result = await conn.execute(
+                    update(raw_messages)
+                    .where(raw_messages.c.id.in_(raw_ids), mine)
+                    .values(state="done", report_id=report_id, claimed_by=None, error=None)
+                )
+                if result.rowcount != len(raw_ids):
+                    raise ClaimLost(raw_ids)
+                current = await self._load_report(conn, report_id, for_update=True)
+                if current is not None:
+                    await self._save_report(conn, change(current), None)
+            for raw_id in held:
+                await conn.execute(
+                    update(raw_messages)
+                    .where(raw_messages.c.id == raw_id, mine)
+                    .values(state="held", claimed_by=None, claimed_until=None)
+                )
+            for raw_id, error in failed:
+                await conn.execute(
+                    update(raw_messages)
+                    .where(raw_messages.c.id == raw_id, mine)
+                    .values(state="failed", error=error[:4000], claimed_by=None)
+                )
+            for raw_id, reason in ignored:
+                await conn.execute(
+                    update(raw_messages)
+                    .where(raw_messages.c.id == raw_id, mine)
+                    .values(state="ignored", error=reason[:4000], claimed_by=None)
+                )
+        return made
+
+    async def _put_blob(
+        self, conn: AsyncConnection, digest: str, content_type: str, data: bytes, now: datetime
+    ) -> None:
+        stmt = self._insert(attachments).on_conflict_do_nothing(index_elements=["sha256"])
+        await conn.execute(
+            stmt,
+            {"sha256": digest, "content_type": content_type, "size": len(data), "data": data,
+             "created_at": now},
+        )
+
+    async def put_blob(self, digest: str, content_type: str, data: bytes) -> None:
+        async with self.write() as conn:
+            await self._put_blob(conn, digest, content_type, data, self.clock())
+
+    async def get_blob(self, digest: str) -> tuple[str, bytes] | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(
+                    select(attachments.c.content_type, attachments.c.data).where(
+                        attachments.c.sha256 == digest
+                    )
+                )
+            ).first()
+        return (row[0], row[1]) if row else None
+
+    async def retry_failed_raw(self) -> int:
+        async with self.write() as conn:
+            result = await conn.execute(
+                update(raw_messages).where(raw_messages.c.state == "failed").values(state="new")
+            )
+        self.notify_new_work()
+        return int(result.rowcount or 0)
+
+    async def inbox(self, limit: int = 50, cursor: str | None = None) -> list[dict[str, Any]]:
+        stmt = (
+            select(
+                raw_messages.c.id,
+                raw_messages.c.connector,
+                raw_messages.c.channel,
+                raw_messages.c.external_id,
+                raw_messages.c.received_at,
+                raw_messages.c.stored_at,
+                raw_messages.c.error,
+                raw_messages.c.attempts,
+                raw_messages.c.payload,
+            )
+            .where(raw_messages.c.state == "failed")
+            .order_by(raw_messages.c.id.desc())
+            .limit(limit)
+        )
+        if cursor:
+            stmt = stmt.where(raw_messages.c.id < cursor)
+        async with self.read() as conn:
+            return [dict(r) for r in (await conn.execute(stmt)).mappings()]
+
+    async def raw_message(self, raw_id: str) -> dict[str, Any] | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(select(raw_messages).where(raw_messages.c.id == raw_id))
+            ).mappings().first()
+        return dict(row) if row else None
+
+    async def count_raw(self, state: str | None = None) -> int:
+        stmt = select(func.count()).select_from(raw_messages)
+        if state:
+            stmt = stmt.where(raw_messages.c.state == state)
+        async with self.read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    # --- reports -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _columns(report: Report) -> dict[str, Any]:
+        doc = report.model_dump(mode="json", exclude={"history"})
+        search = " ".join(
+            p for p in (report.ticket, report.title, report.text, report.description) if p
+        ).lower()
+        reporter = report.reporter
+        key = (
+            f"phone:{reporter.phone}" if reporter.phone
+            else f"email:{reporter.email}" if reporter.email
+            else f"{report.channel}:{reporter.channel_user_id}" if reporter.channel_user_id
+            else None
+        )
+        return {
+            "ticket": report.ticket,
+            "channel": report.channel,
+            "connector": report.connector,
+            "received_at": report.received_at,
+            "status": report.status,
+            "owner": report.owner,
+            "kelurahan_code": report.location.kelurahan.code if report.location.kelurahan else None,
+            "geo_tagged": report.geo_tagged,
+            "category_code": report.category.code,
+            "reporter_key": key,
+            "search_text": search,
+            "version": report.version,
+            "lease_holder": report.lease.holder if report.lease else None,
+            "lease_until": report.lease.until if report.lease else None,
+            "attempts": report.delivery.attempts,
+            "next_attempt_at": report.delivery.next_attempt_at,
+            "doc": json.dumps(doc, ensure_ascii=False),
+        }
+
+    async def _insert_report(
+        self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
+    ) -> None:
+        await conn.execute(
+            reports.insert().values(
+                id=report.id,
+                raw_message_id=raw_message_id,
+                group_key=group_key,
+                updated_at=self.clock(),
+                **self._columns(report),
+            )
+        )
+        await self._append_history(conn, report.id, report.history)
+
+    async def _append_history(
+        self, conn: AsyncConnection, report_id: str, entries: Sequence[HistoryEntry]
+    ) -> None:
+        if not entries:
+            return
+        await conn.execute(
+            report_history.insert(),
+            [
+                {
+                    "report_id": report_id,
+                    "at": e.at,
+                    "status": e.status,
+                    "by": e.by,
+                    "note": e.note,
+                    "changes": json.dumps(e.changes, default=str) if e.changes else None,
+                }
+                for e in entries
+            ],
+        )
+
+    async def _load_report(
+        self, conn: AsyncConnection, report_id: str, *, for_update: bool = False
+    ) -> Report | None:
+        stmt = select(reports.c.doc).where(reports.c.id == report_id)
+        if for_update and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        row = (await conn.execute(stmt)).first()
+        return Report.model_validate_json(row[0]) if row else None
+
+    async def _save_report(
+        self, conn: AsyncConnection, report: Report, expected_version: int | None
+    ) -> bool:
+        """Write a changed report (version bumped here) and its new history entries."""
+        new_entries = [e for e in report.history]
+        report = report.model_copy(update={"version": report.version + 1, "history": []})
+        stmt = (
+            update(reports)
+            .where(reports.c.id == report.id)
+            .values(updated_at=self.clock(), **self._columns(report))
+        )
+        if expected_version is not None:
+            stmt = stmt.where(reports.c.version == expected_version)
+        result = await conn.execute(stmt)
+        if result.rowcount != 1:
+            return False
+        await self._append_history(conn, report.id, new_entries)
+        return True
+
+    async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
+        async with self.read() as conn:
+            report = await self._load_report(conn, report_id)
+            if report is None or not with_history:
+                return report
+            rows = await conn.execute(
+                select(report_history)
+                .where(report_history.c.report_id == report_id)
+                .order_by(report_history.c.id)
+            )
+            report.history = [
+                HistoryEntry(
+                    at=r.at,
+                    status=r.status,
+                    by=r.by,
+                    note=r.note,
+                    changes=json.loads(r.changes) if r.changes else None,
+                )
+                for r in rows
+            ]
+        return report
+
+    async def update_report(
+        self,
+        report_id: str,
+        change: Callable[[Report], Report | None],
+        *,
+        expected_version: int | None = None,
+    ) -> Report | None:
+        """Read-modify-write one report in a transaction. `change` returns the new report
+        (with only its NEW history entries in `history`) or None to leave it as it is."""
+        async with self.write() as conn:
+            current = await self._load_report(conn, report_id, for_update=True)
+            if current is None:
+                return None
+            if expected_version is not None and current.version != expected_version:
+                raise StaleVersion(current.version)
+            changed = change(current)
+            if changed is None:
+                return current
+            if not await self._save_report(conn, changed, current.version):
+                raise StaleVersion(current.version)
+        return await self.get_report(report_id)
+
+    async def report_id_by_ticket(self, ticket: str) -> str | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(select(reports.c.id).where(reports.c.ticket == ticket))
+            ).first()
+        return row[0] if row else None
+
+    async def list_reports(
+        self,
+        scope: str,
+        *,
+        status: Sequence[str] | None = None,
+        channel: str | None = None,
+        owner: str | None = None,
+        geo: bool | None = None,
+        kelurahan: str | None = None,
+        q: str | None = None,
+        since: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        oldest_first: bool = False,
+    ) -> tuple[list[Report], str | None]:
+        conds = [scope_condition(scope)]
+        if status:
+            conds.append(reports.c.status.in_(list(status)))
+        if channel:
+            conds.append(reports.c.channel == channel)
+        if owner:
+            conds.append(reports.c.owner == owner)
+        if geo is not None:
+            conds.append(reports.c.geo_tagged == geo)
+        if kelurahan:
+            conds.append(reports.c.kelurahan_code == kelurahan)
+        if q:
+            escaped = q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(reports.c.search_text.like(f"%{escaped}%", escape="\\"))
+        if since:
+            conds.append(reports.c.received_at >= since)
+        order_cols = (reports.c.received_at, reports.c.id)
+        if cursor:
+            at, last_id = decode_cursor(cursor)
+            if oldest_first:
+                conds.append(tuple_(*order_cols) > tuple_(at, last_id))
+            else:
+                conds.append(tuple_(*order_cols) < tuple_(at, last_id))
+        order = [c.asc() if oldest_first else c.desc() for c in order_cols]
+        stmt = (
+            select(reports.c.doc, reports.c.received_at, reports.c.id)
+            .where(and_(*conds))
+            .order_by(*order)
+            .limit(limit + 1)
+        )
+        async with self.read() as conn:
+            rows = (await conn.execute(stmt)).all()
+        items = [Report.model_validate_json(r.doc) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = encode_cursor(last.received_at, last.id)
+        return items, next_cursor
+
+    async def stats(self, scope: str) -> dict[str, Any]:
+        where = scope_condition(scope)
+        out: dict[str, Any] = {}
+        async with self.read() as conn:
+            for key, col in (
+                ("by_channel", reports.c.channel),
+                ("by_status", reports.c.status),
+                ("by_owner", reports.c.owner),
+            ):
+                rows = await conn.execute(select(col, func.count()).where(where).group_by(col))
+                out[key] = {name: n for name, n in rows}
+            rows = await conn.execute(
+                select(reports.c.owner, func.min(reports.c.received_at))
+                .where(where, reports.c.status == "pending_enrichment")
+                .group_by(reports.c.owner)
+            )
+            out["oldest_waiting"] = {
+                owner: (at.replace(tzinfo=UTC) if at.tzinfo is None else at).isoformat()
+                for owner, at in rows
+                if at is not None
+            }
+            rows = await conn.execute(
+                select(reports.c.geo_tagged, func.count()).where(where).group_by(reports.c.geo_tagged)
+            )
+            out["by_geo"] = {("geo" if g else "non_geo"): n for g, n in rows}
+        return out
+
+    # --- tokens ------------------------------------------------------------------------------
+
+    async def create_token(self, name: str, token_hash: str, role: str, scope: str) -> None:
+        async with self.write() as conn:
+            await conn.execute(
+                api_tokens.insert().values(
+                    name=name, token_hash=token_hash, role=role, scope=scope, created_at=self.clock()
+                )
+            )
+
+    async def list_tokens(self) -> list[dict[str, Any]]:
+        async with self.read() as conn:
+            rows = await conn.execute(
+                select(
+                    api_tokens.c.name,
+                    api_tokens.c.role,
+                    api_tokens.c.scope,
+                    api_tokens.c.created_at,
+                    api_tokens.c.revoked_at,
+                ).order_by(api_tokens.c.name)
+            )
+            return [dict(r) for r in rows.mappings()]
+
+    async def revoke_token(self, name: str) -> bool:
+        async with self.write() as conn:
+            result = await conn.execute(
+                update(api_tokens)
+                .where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))
+                .values(revoked_at=self.clock())
+            )
+        return bool(result.rowcount)
+
+    async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
+        async with self.read() as conn:
+            row = (
+                await conn.execute(
+                    select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.scope).where(
+                        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+                    )
+                )
+            ).mappings().first()
+        return dict(row) if row else None
+
+    # --- shared state and singleton leases ---------------------------------------------------
+
+    async def get_state(self, key: str) -> Any:
+        async with self.read() as conn:
+            row = (await conn.execute(select(kv_state.c.value).where(kv_state.c.key == key))).first()
+        return json.loads(row[0]) if row and row[0] is not None else None
+
+    async def set_state(self, key: str, value: Any) -> None:
+        stmt = self._insert(kv_state).values(
+            key=key, value=json.dumps(value), updated_at=self.clock()
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+        )
+        async with self.write() as conn:
+            await conn.execute(stmt)
+
+    async def take_lease(self, key: str, holder: str, ttl_s: float) -> bool:
+        """Hold `key` for ttl_s (renewable by the same holder); passes on when it lapses."""
+        now = self.clock()
+        until = now + timedelta(seconds=ttl_s)
+        stmt = self._insert(kv_state).values(key=key, holder=holder, until=until, updated_at=now)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key"],
+            set_={"holder": holder, "until": until, "updated_at": now},
+            where=or_(kv_state.c.holder == holder, kv_state.c.holder.is_(None), kv_state.c.until < now),
+        )
+        async with self.write() as conn:
+            await conn.execute(stmt)
+            row = (await conn.execute(select(kv_state.c.holder).where(kv_state.c.key == key))).first()
+        return bool(row and row[0] == holder)
+
+
+def group_key_of(report: Report) -> str | None:
+    """Conversations (DMs) gather follow-on messages into the report they started."""
+    return None
+
+
+class ClaimLost(Exception):
+    """Another worker took over these raw messages (our claim expired)."""
+
+
+class StaleVersion(Exception):
+    def __init__(self, current: int):
+        super().__init__(f"report is at version {current}")
+        self.current = current
+
+
+def scope_condition(scope: str) -> Any:
+    """Which report owners a scope sees (CONTRACT §2): owner-based, never location-based."""
+    kind, _, code = scope.partition(":")
+    if kind == "province":
+        return text("1=1")
+    if kind == "kota":
+        return or_(
+            reports.c.owner == scope,
+            reports.c.owner.like(f"kecamatan:{code}.%"),
+            reports.c.owner.like(f"kelurahan:{code}.%"),
+        )
+    if kind == "kecamatan":
+        return or_(reports.c.owner == scope, reports.c.owner.like(f"kelurahan:{code}.%"))
+    return reports.c.owner == scope
+
+
+def scope_contains(scope: str, owner: str) -> bool:
+    """The same rule as `scope_condition`, for one owner in memory."""
+    kind, _, code = scope.partition(":")
+    if kind == "province" or owner == scope:
+        return True
+    if kind == "kota":
+        return owner.startswith((f"kecamatan:{code}.", f"kelurahan:{code}."))
+    if kind == "kecamatan":
+        return owner.startswith(f"kelurahan:{code}.")
+    return False
+
+
+def encode_cursor(at: datetime, report_id: str) -> str:
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return base64.urlsafe_b64encode(f"{at.isoformat()}|{report_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at, report_id = raw.split("|", 1)
+        return datetime.fromisoformat(at), report_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("bad cursor") from exc
+
+
+class InboxWriter:
+    """Group commit: requests waiting for durability share one transaction (one fsync)."""
+
+    def __init__(self, store: Store, max_batch: int = 512):
+        self.store = store
+        self.max_batch = max_batch
+        self._queue: asyncio.Queue[tuple[list[NewRaw], asyncio.Future[list[StoredRaw]]]] = (
+            asyncio.Queue()
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def submit(self, rows: list[NewRaw]) -> list[StoredRaw]:
+        if not rows:
+            return []
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="kanal-inbox-writer")
+        future: asyncio.Future[list[StoredRaw]] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((rows, future))
+        return await future
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            count = len(batch[0][0])
+            while count < self.max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                batch.append(item)
+                count += len(item[0])
+            rows = [row for item in batch for row in item[0]]
+            try:
+                stored = await self.store.insert_raw_batch(rows)
+            except asyncio.CancelledError:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable("shutting down"))
+                raise
+            except Exception as exc:  # every waiter learns the batch was not stored
+                log.warning("inbox batch of %d not stored: %s", len(rows), type(exc).__name__)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            offset = 0
+            for item_rows, future in batch:
+                if not future.done():
+                    future.set_result(stored[offset : offset + len(item_rows)])
+                offset += len(item_rows)

@@ -1,0 +1,235 @@
+"""Webhook routes: verify, read, store durably, then acknowledge (CONTRACT §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from datetime import UTC, datetime
+from ipaddress import ip_address, ip_network
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+from connectors.base import (
+    ConnectorError,
+    MalformedPayload,
+    RawMessage,
+    SignatureError,
+    WebhookConnector,
+    WireRequest,
+    WireResponse,
+)
+from gateway.errors import error_response
+from gateway.ids import new_id
+from gateway.registry import WEBHOOK_PATHS
+from gateway.runtime import Runtime
+from gateway.store import NewRaw, StoreUnavailable, _is_unavailable
+
+log = logging.getLogger("kanal.webhooks")
+# Never kept with the raw message: credentials of whoever is in front of us.
+_DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise BodyTooLarge
+    chunks = []
+    size = 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def public_url(runtime: Runtime, request: web.Request) -> str:
+    """The URL as the platform called it (Twilio signs it): the configured public URL, or
+    what a trusted proxy says it was."""
+    base = runtime.settings.server.public_url
+    trusted = runtime.settings.server.trusted_proxies
+    if trusted and request.remote and _trusted(request.remote, trusted):
+        host = request.headers.get("X-Forwarded-Host")
+        proto = request.headers.get("X-Forwarded-Proto", "https")
+        prefix = request.headers.get("X-Forwarded-Prefix", "")
+        if host:
+            base = f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{prefix.rstrip('/')}"
+    return base + request.raw_path
+
+
+def _trusted(remote: str, trusted: list[str]) -> bool:
+    try:
+        address = ip_address(remote)
+    except ValueError:
+        return False
+    return any(address in ip_network(net, strict=False) for net in trusted)
+
+
+def wire_request(runtime: Runtime, request: web.Request, body: bytes) -> WireRequest:
+    query_string = request.raw_path.partition("?")[2]
+    return WireRequest(
+        method=request.method,
+        url=public_url(runtime, request),
+        path=request.path,
+        # latin-1 keeps every percent-decoded byte (Kannel's %b): connectors re-decode.
+        query=tuple(parse_qsl(query_string, keep_blank_values=True, encoding="latin-1")),
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        remote=request.remote or "",
+    )
+
+
+def stored_headers(wire: WireRequest) -> dict[str, str]:
+    kept = {k: v for k, v in wire.headers.items() if k not in _DROPPED_HEADERS}
+    kept[":method"] = wire.method
+    kept[":path"] = wire.url.split("://", 1)[-1].partition("/")[2]
+    kept[":remote"] = wire.remote
+    return kept
+
+
+def to_new_raw(
+    message: RawMessage, wire: WireRequest, intake: str, payload: bytes | None = None
+) -> NewRaw:
+    return NewRaw(
+        id=new_id(),
+        connector=message.connector,
+        channel=message.channel,
+        intake=intake,
+        external_id=message.external_id[:255],
+        received_at=message.received_at,
+        payload=payload if payload is not None else (wire.body or wire.url.encode()),
+        headers=stored_headers(wire),
+        message=message.to_json(),
+        group_key=message.group_key if message.part else None,
+        part_total=message.part[1] if message.part else None,
+    )
+
+
+def malformed_raw(name: str, channel: str, wire: WireRequest, intake: str, error: str) -> NewRaw:
+    """A verified payload we cannot read: kept as it came, flagged, visible in the inbox."""
+    digest = hashlib.sha256(wire.body or wire.url.encode()).hexdigest()
+    return NewRaw(
+        id=new_id(),
+        connector=name,
+        channel=channel,
+        intake=intake,
+        external_id=f"malformed:{digest}",
+        received_at=datetime.now(UTC),
+        payload=wire.body or wire.url.encode(),
+        headers=stored_headers(wire),
+        message=None,
+        state="failed",
+        error=error[:4000],
+    )
+
+
+CHANNEL_OF = {
+    "sms_twilio": "sms",
+    "sms_vonage": "sms",
+    "sms_kannel": "sms",
+    "sms_generic": "sms",
+    "jaki": "jaki",
+    "lapor": "lapor",
+    "meta": "facebook",
+    "twitter": "twitter",
+    "telegram": "telegram",
+}
+
+
+async def ingest_wire(
+    runtime: Runtime,
+    connector: WebhookConnector,
+    wire: WireRequest,
+    *,
+    intake: str,
+    verify: bool = True,
+) -> tuple[WireResponse, list[Any]]:
+    """Verify, parse, store. Raises SignatureError, MalformedPayload (after storing the
+    payload as failed) or StoreUnavailable. Shared by webhooks and `kanal ingest`."""
+    name = connector.name
+    if verify:
+        connector.verify(wire)
+    try:
+        messages = connector.parse(wire, datetime.now(UTC))
+    except MalformedPayload as exc:
+        await runtime.store.writer().submit(
+            [malformed_raw(name, CHANNEL_OF.get(name, name), wire, intake, str(exc))]
+        )
+        raise
+    stored = await runtime.store.writer().submit([to_new_raw(m, wire, intake) for m in messages])
+    for item in stored:
+        if item.created:
+            runtime.metrics.raw_messages_stored.labels(name, intake).inc()
+    response = connector.respond(messages, [s.ticket for s in stored])
+    return response, stored
+
+
+def make_handler(runtime: Runtime, name: str):  # type: ignore[no-untyped-def]
+    metrics = runtime.metrics
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        connector = runtime.webhooks.get(name)
+        if connector is None:
+            metrics.webhook_requests.labels(name, "unknown_connector").inc()
+            return error_response(404, "unknown_connector", f"connector {name} is not enabled")
+        try:
+            body = await read_body(request, runtime.settings.server.max_body_bytes)
+        except BodyTooLarge:
+            metrics.webhook_requests.labels(name, "too_large").inc()
+            return error_response(413, "too_large", "request body is over the limit")
+        wire = wire_request(runtime, request, body)
+        handshake = getattr(connector, "handshake", None) or getattr(connector, "crc", None)
+        if request.method == "GET" and handshake is not None:
+            try:
+                answer = handshake(wire)
+            except ConnectorError as exc:
+                metrics.webhook_requests.labels(name, exc.reason).inc()
+                return error_response(exc.status, exc.reason, str(exc))
+            metrics.webhook_requests.labels(name, "handshake").inc()
+            return _to_web(answer)
+        try:
+            answer, stored = await ingest_wire(runtime, connector, wire, intake="webhook")
+        except SignatureError as exc:
+            metrics.webhook_requests.labels(name, "bad_signature").inc()
+            return error_response(401, "bad_signature", str(exc))
+        except ConnectorError as exc:
+            metrics.webhook_requests.labels(name, exc.reason).inc()
+            return error_response(exc.status, exc.reason, str(exc))
+        except StoreUnavailable:
+            metrics.webhook_requests.labels(name, "store_unavailable").inc()
+            return error_response(503, "store_unavailable", "try again later", retry_after=5)
+        except Exception as exc:
+            if _is_unavailable(exc):
+                metrics.webhook_requests.labels(name, "store_unavailable").inc()
+                return error_response(503, "store_unavailable", "try again later", retry_after=5)
+            raise
+        reason = "stored" if any(s.created for s in stored) or not stored else "duplicate"
+        metrics.webhook_requests.labels(name, reason).inc()
+        metrics.webhook_seconds.labels(name).observe(time.perf_counter() - started)
+        return _to_web(answer)
+
+    return handle
+
+
+def _to_web(answer: WireResponse) -> web.Response:
+    content_type, _, charset = answer.content_type.partition(";")
+    return web.Response(
+        status=answer.status,
+        body=answer.body,
+        content_type=content_type.strip(),
+        charset=charset.partition("=")[2].strip() or None,
+    )
+
+
+def add_webhook_routes(app: web.Application, runtime: Runtime) -> None:
+    for path, name in WEBHOOK_PATHS.items():
+        handler = make_handler(runtime, name)
+        app.router.add_route("POST", f"/webhooks/{path}", handler)
+        app.router.add_route("GET", f"/webhooks/{path}", handler)
