@@ -158,3 +158,80 @@ kv_state = Table(
     Column("until", UTCDateTime(), nullable=True),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# --- revision 0002 -------------------------------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("scope", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime(), nullable=True),
+    Column("failed_logins", Integer, nullable=False, default=0),
+    Column("locked_until", UTCDateTime(), nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie's session id
+    Column("user_id", Integer, nullable=False),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("last_seen_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+# Messages to citizens (acknowledgements, "done" news): recorded before they are sent.
+outbound = Table(
+    "outbound",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("report_id", String(26), nullable=False),
+    Column("kind", String(16), nullable=False),  # ack | done
+    Column("channel", String(32), nullable=False),
+    Column("connector", String(32), nullable=False),
+    Column("recipient", String(255), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("state", String(16), nullable=False),  # queued | sending | sent | failed | skipped
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("provider_message_id", String(255), nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime(), nullable=True),
+    Column("meta", Text, nullable=True),  # JSON: threading headers, reply tokens
+    UniqueConstraint("report_id", "kind", name="uq_outbound_report_kind"),
+    Index("ix_outbound_state_next", "state", "next_attempt_at"),
+    Index("ix_outbound_recipient", "recipient", "created_at"),
+)
+
+# Attachments referenced by URL or platform file id, fetched soon after arrival.
+media_jobs = Table(
+    "media_jobs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("report_id", String(26), nullable=False),
+    Column("position", Integer, nullable=False),  # index in the report's attachments
+    Column("connector", String(32), nullable=False),
+    Column("url", Text, nullable=True),
+    Column("file_id", String(255), nullable=True),
+    Column("state", String(16), nullable=False),  # pending | stored | unavailable
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("claimed_by", String(64), nullable=True),
+    Column("claimed_until", UTCDateTime(), nullable=True),
+    UniqueConstraint("report_id", "position", name="uq_media_report_position"),
+    Index("ix_media_state_next", "state", "next_attempt_at"),
+)
+
+reports.append_column(Column("crm_request_id", String(128), nullable=True))
+Index("ix_reports_crm_request", reports.c.crm_request_id)

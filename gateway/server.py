@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -14,21 +14,14 @@ from gateway.app import create_app
 from gateway.config import LoadedConfig, parse_host_port
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime, build_runtime
+from gateway.services import SERVICE_MODULES, SERVICES
 
 log = logging.getLogger("kanal")
 
-# Background services a later part of kanal adds (SMTP, pollers, CRM dispatcher): each is
-# started with the runtime and returns a coroutine that runs until cancelled.
-Service = Callable[[Runtime], Awaitable[None]]
-SERVICES: dict[str, tuple[Service, bool]] = {}  # name → (service, also in `kanal poll`)
 
-
-def register_service(name: str, *, in_poll: bool = True) -> Callable[[Service], Service]:
-    def decorate(service: Service) -> Service:
-        SERVICES[name] = (service, in_poll)
-        return service
-
-    return decorate
+def load_service_modules() -> None:
+    for module in SERVICE_MODULES:
+        importlib.import_module(module)
 
 
 def make_pipeline(runtime: Runtime) -> Pipeline:
@@ -64,6 +57,7 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
     pipeline = make_pipeline(runtime)
     runtime.extras["pipeline"] = pipeline
     tasks = [asyncio.create_task(pipeline.run(), name="pipeline")]
+    load_service_modules()
     for name, (service, in_poll) in SERVICES.items():
         if operations_only and not in_poll:
             continue

@@ -359,8 +359,8 @@ class Store:
                 if result.rowcount != len(raw_ids):
                     raise ClaimLost(raw_ids)
                 for blob in blobs:
-                    await self._put_blob(conn, blob.sha256, blob.content_type, blob.data, now)
-                await self._insert_report(conn, report, raw_ids[0], group_key_of(report))
+                    await self.put_blob_in(conn, blob.sha256, blob.content_type, blob.data, now)
+                await self.insert_report(conn, report, raw_ids[0], group_key_of(report))
                 made += 1
             for raw_ids, report_id, change in follow_ups:
                 result = await conn.execute(
@@ -370,9 +370,9 @@ class Store:
                 )
                 if result.rowcount != len(raw_ids):
                     raise ClaimLost(raw_ids)
-                current = await self._load_report(conn, report_id, for_update=True)
+                current = await self.load_report(conn, report_id, for_update=True)
                 if current is not None:
-                    await self._save_report(conn, change(current), None)
+                    await self.save_report(conn, change(current), None)
             for raw_id in held:
                 await conn.execute(
                     update(raw_messages)
@@ -393,7 +393,7 @@ class Store:
                 )
         return made
 
-    async def _put_blob(
+    async def put_blob_in(
         self, conn: AsyncConnection, digest: str, content_type: str, data: bytes, now: datetime
     ) -> None:
         stmt = self._insert(attachments).on_conflict_do_nothing(index_elements=["sha256"])
@@ -405,7 +405,7 @@ class Store:
 
     async def put_blob(self, digest: str, content_type: str, data: bytes) -> None:
         async with self.write() as conn:
-            await self._put_blob(conn, digest, content_type, data, self.clock())
+            await self.put_blob_in(conn, digest, content_type, data, self.clock())
 
     async def get_blob(self, digest: str) -> tuple[str, bytes] | None:
         async with self.read() as conn:
@@ -497,7 +497,7 @@ class Store:
             "doc": json.dumps(doc, ensure_ascii=False),
         }
 
-    async def _insert_report(
+    async def insert_report(
         self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
     ) -> None:
         await conn.execute(
@@ -509,9 +509,9 @@ class Store:
                 **self._columns(report),
             )
         )
-        await self._append_history(conn, report.id, report.history)
+        await self.append_history(conn, report.id, report.history)
 
-    async def _append_history(
+    async def append_history(
         self, conn: AsyncConnection, report_id: str, entries: Sequence[HistoryEntry]
     ) -> None:
         if not entries:
@@ -531,7 +531,7 @@ class Store:
             ],
         )
 
-    async def _load_report(
+    async def load_report(
         self, conn: AsyncConnection, report_id: str, *, for_update: bool = False
     ) -> Report | None:
         stmt = select(reports.c.doc).where(reports.c.id == report_id)
@@ -540,7 +540,7 @@ class Store:
         row = (await conn.execute(stmt)).first()
         return Report.model_validate_json(row[0]) if row else None
 
-    async def _save_report(
+    async def save_report(
         self, conn: AsyncConnection, report: Report, expected_version: int | None
     ) -> bool:
         """Write a changed report (version bumped here) and its new history entries."""
@@ -556,12 +556,12 @@ class Store:
         result = await conn.execute(stmt)
         if result.rowcount != 1:
             return False
-        await self._append_history(conn, report.id, new_entries)
+        await self.append_history(conn, report.id, new_entries)
         return True
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
         async with self.read() as conn:
-            report = await self._load_report(conn, report_id)
+            report = await self.load_report(conn, report_id)
             if report is None or not with_history:
                 return report
             rows = await conn.execute(
@@ -591,7 +591,7 @@ class Store:
         """Read-modify-write one report in a transaction. `change` returns the new report
         (with only its NEW history entries in `history`) or None to leave it as it is."""
         async with self.write() as conn:
-            current = await self._load_report(conn, report_id, for_update=True)
+            current = await self.load_report(conn, report_id, for_update=True)
             if current is None:
                 return None
             if expected_version is not None and current.version != expected_version:
@@ -599,7 +599,7 @@ class Store:
             changed = change(current)
             if changed is None:
                 return current
-            if not await self._save_report(conn, changed, current.version):
+            if not await self.save_report(conn, changed, current.version):
                 raise StaleVersion(current.version)
         return await self.get_report(report_id)
 
