@@ -69,7 +69,7 @@ class WireRequest:
     def json(self) -> Any:
         try:
             return json.loads(self.body)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # deep nesting
             raise MalformedPayload(f"body is not JSON: {exc}") from exc
 
 
@@ -167,7 +167,9 @@ class RawMessage:
             coordinates=Coordinates(**coords) if coords else None,
             location_hint=data.get("location_hint"),
             attachments=[
-                AttachmentRef(**{**a, "data": base64.b64decode(a["data"]) if a.get("data") else None})
+                AttachmentRef(
+                    **{**a, "data": base64.b64decode(a["data"]) if a.get("data") else None}
+                )
                 for a in data.get("attachments") or []
             ],
             category_hint=data.get("category_hint"),
@@ -215,7 +217,10 @@ def hmac_b64(secret: str | bytes, message: bytes, algorithm: str = "sha256") -> 
 
 def same(a: str, b: str) -> bool:
     """Constant-time comparison of two signature strings."""
-    return hmac.compare_digest(a.encode(), b.encode())
+    try:
+        return hmac.compare_digest(a.encode(), b.encode())
+    except UnicodeEncodeError:  # lone surrogates from a hostile header: not equal
+        return False
 
 
 def kanal_signature(secret: str, body: bytes) -> str:
