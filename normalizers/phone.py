@@ -48,4 +48,6 @@ def normalize_phone(raw: str | None, region: str = "ID") -> PhoneResult:
         phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE: "mobile",
     }.get(kind, "other")
-    return PhoneResult(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), label)
+    return PhoneResult(
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), label
+    )

@@ -1,0 +1,635 @@
+"""Location suggestions from a complaint's text: kelurahan, kecamatan, kota, streets, RW,
+postal codes and a few landmarks named in informal Indonesian.
+
+A suggestion is for the admin, never a geo-tag (CONTRACT §5). Confidence is calibrated to
+prefer silence: a top suggestion at ≥ 0.8 must be right at least 9 times in 10, measured by
+`bench/bench_places.py` on `bench/data/locations_labelled.jsonl`.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import itertools
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from normalizers.geo import Area, AreaIndex, default_index
+
+MAX_TEXT_CHARS = 5_000  # longer texts are e-mails with quoted threads; the start is enough
+MAX_NAME_WORDS = 4
+MAX_STREET_WORDS = 5
+
+KELURAHAN_MARKERS = frozenset({"kel", "kelurahan", "klurahan", "kelurhan", "kelrahan", "lurah"})
+KECAMATAN_MARKERS = frozenset({"kec", "kecamatan", "kecamtan", "kcmtn", "kecmatan", "camat"})
+STREET_MARKERS = frozenset({"jl", "jln", "jalan", "jlan", "jl.raya"})
+
+# Single-word kelurahan names that are also everyday words or personal/other place names:
+# seen without a "kel." marker they are not evidence.
+AMBIGUOUS_BARE_NAMES = frozenset(
+    {
+        "kartini",
+        "kenari",
+        "kramat",
+        "karet",
+        "guntur",
+        "bangka",
+        "gunung",
+        "pulo",
+        "jati",
+        "tengah",
+        "dukuh",
+        "gedong",
+        "baru",
+        "rambutan",
+        "setu",
+        "galur",
+        "serdang",
+        "kamal",
+        "selong",
+        "tangki",
+        "susukan",
+        "bintaro",
+        "gelora",
+        "kapuk",
+        "grogol",
+    }
+)
+# Street names that are ordinary words: "jalan rusak" is not Jalan Rusak.
+STREET_STOPWORDS = frozenset(
+    {
+        "rusak",
+        "raya",
+        "utama",
+        "baru",
+        "besar",
+        "kecil",
+        "tengah",
+        "lama",
+        "damai",
+        "depan",
+        "belakang",
+        "masuk",
+        "keluar",
+        "utara",
+        "selatan",
+        "barat",
+        "timur",
+        "berlubang",
+        "bolong",
+        "gelap",
+        "licin",
+        "macet",
+        "sempit",
+        "umum",
+        "menuju",
+        "sudah",
+        "belum",
+        "tidak",
+        "sekitar",
+        "dekat",
+        "arah",
+        "tol",
+        "kaki",
+        "pintu",
+        "lingkungan",
+        "kampung",
+        "pasar",
+        "stasiun",
+        "sekolah",
+        "masjid",
+        "gang",
+        "buntu",
+        "perumahan",
+        "komplek",
+        "kompleks",
+        "terus",
+        "banjir",
+        "rawa",
+        "kali",
+        "setapak",
+    }
+)
+
+# Older or everyday names of kelurahan (alias → official kelurahan name, kecamatan name).
+KELURAHAN_ALIASES: dict[str, tuple[str, str]] = {
+    "kampung tengah": ("Tengah", "Kramatjati"),
+    "kp tengah": ("Tengah", "Kramatjati"),
+    "pal meriem": ("Palmeriam", "Matraman"),
+    "tanjung priuk": ("Tanjung Priok", "Tanjung Priok"),
+    "harapan mulya": ("Harapan Mulia", "Kemayoran"),
+    "wijaya kesuma": ("Wijaya Kusuma", "Grogol Petamburan"),
+}
+
+# Neighbouring cities people name: a text naming one is likely about a place outside DKI
+# even when a street name also exists in Jakarta (Bintaro, Margonda, Ciledug...).
+OUTSIDE_DKI = frozenset(
+    {
+        "depok",
+        "bekasi",
+        "tangerang",
+        "tangsel",
+        "bogor",
+        "ciledug",
+        "cibinong",
+        "cikarang",
+        "serpong",
+        "karawaci",
+        "cileungsi",
+        "sawangan",
+        "cimanggis",
+        "margonda",
+        "cinere",
+        "pamulang",
+        "ciputat",
+        "jatiasih",
+        "bintaro sektor",
+        "pondok aren",
+        "tambun",
+    }
+)
+_OUTSIDE_FACTOR = 0.5
+
+_KOTA_DIRECTIONS = {
+    "31.71": ("pusat", "pus"),
+    "31.72": ("utara", "ut"),
+    "31.73": ("barat", "bar"),
+    "31.74": ("selatan", "sel"),
+    "31.75": ("timur", "tim"),
+}
+
+# Well-known places people name instead of a kelurahan; coordinates are located through
+# the AreaIndex so the kelurahan always comes from the polygons.
+LANDMARKS: dict[str, tuple[float, float]] = {
+    "monas": (-6.1754, 106.8272),
+    "monumen nasional": (-6.1754, 106.8272),
+    "bundaran hi": (-6.1950, 106.8230),
+    "blok m": (-6.2443, 106.8006),
+    "kota tua": (-6.1352, 106.8133),
+    "museum fatahillah": (-6.1352, 106.8133),
+    "kebun binatang ragunan": (-6.3125, 106.8200),
+    "stasiun manggarai": (-6.2099, 106.8502),
+    "pelabuhan tanjung priok": (-6.1040, 106.8806),
+    "stasiun gambir": (-6.1766, 106.8306),
+    "pasar tanah abang": (-6.1870, 106.8120),
+    "gelora bung karno": (-6.2186, 106.8017),
+    "gbk": (-6.2186, 106.8017),
+    "taman mini": (-6.3025, 106.8952),
+    "tmii": (-6.3025, 106.8952),
+    "stasiun jatinegara": (-6.2150, 106.8700),
+    "terminal kampung rambutan": (-6.3085, 106.8822),
+    "terminal pulo gadung": (-6.1837, 106.9093),
+    "bundaran senayan": (-6.2276, 106.8011),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LocationSuggestion:
+    """One possible location of the complaint, with the words that point to it."""
+
+    kelurahan: Area
+    kecamatan: Area
+    kota: Area
+    lat: float | None
+    lon: float | None
+    confidence: float
+    evidence: str
+
+
+# ---- the gazetteer of names, built once per AreaIndex --------------------------------
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII with every other character a space, same length as the input."""
+    out = []
+    for char in text:
+        if char.isascii():
+            out.append(char.lower() if char.isalnum() else " ")
+            continue
+        base = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode()
+        out.append(base[0].lower() if base and base[0].isalnum() else " ")
+    return "".join(out)
+
+
+def _tokens_key(name: str) -> str:
+    return " ".join(fold(name).split())
+
+
+@dataclass(slots=True)
+class _StreetEntry:
+    lengths: dict[str, float] = field(default_factory=dict)  # kelurahan code → metres
+    points: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Gazetteer:
+    index: AreaIndex
+    kelurahan: dict[str, list[str]]  # "kampung melayu" and "kampungmelayu" → codes
+    kecamatan: dict[str, list[str]]
+    kota: dict[str, str]  # alias → kota code
+    streets: dict[str, _StreetEntry]
+    rw: dict[tuple[int, str], tuple[float, float]]
+    landmarks: dict[str, tuple[str, float, float]]  # phrase → kelurahan code, lat, lon
+    kelurahan_compact: dict[str, list[str]]
+    kecamatan_compact: dict[str, list[str]]
+
+
+def _add(table: dict[str, list[str]], key: str, code: str) -> None:
+    codes = table.setdefault(key, [])
+    if code not in codes:
+        codes.append(code)
+
+
+@functools.lru_cache(maxsize=4)
+def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
+    directory = directory or Path(__file__).resolve().parent.parent / "config" / "areas"
+    kelurahan: dict[str, list[str]] = {}
+    kelurahan_compact: dict[str, list[str]] = {}
+    for match in index.kelurahan_matches:
+        key = _tokens_key(match.kelurahan.name)
+        _add(kelurahan, key, match.kelurahan.code)
+        _add(kelurahan_compact, key.replace(" ", ""), match.kelurahan.code)
+    for alias, (name, kecamatan_name) in KELURAHAN_ALIASES.items():
+        for match in index.kelurahan_matches:
+            if match.kelurahan.name == name and match.kecamatan.name == kecamatan_name:
+                _add(kelurahan, alias, match.kelurahan.code)
+                _add(kelurahan_compact, alias.replace(" ", ""), match.kelurahan.code)
+    kecamatan: dict[str, list[str]] = {}
+    kecamatan_compact: dict[str, list[str]] = {}
+    for area in index.kecamatan_areas:
+        key = _tokens_key(area.name)
+        _add(kecamatan, key, area.code)
+        _add(kecamatan_compact, key.replace(" ", ""), area.code)
+    kota: dict[str, str] = {}
+    for code, (word, short) in _KOTA_DIRECTIONS.items():
+        for prefix in ("jakarta", "jkt", "jak", "dki"):
+            kota[f"{prefix} {word}"] = code
+            kota[f"{prefix} {short}"] = code
+            kota[f"{prefix}{short}"] = code
+            kota[f"{prefix}{word}"] = code
+        kota[f"jakarta {word}"] = code
+    kota["jakut"] = "31.72"
+    for alias in ("kepulauan seribu", "kep seribu", "pulau seribu", "kepseribu"):
+        kota[alias] = "31.01"
+
+    streets: dict[str, _StreetEntry] = defaultdict(_StreetEntry)
+    with (directory / "streets.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            words = _tokens_key(row["name"]).split()
+            while words and words[0] in ("jalan", "jl", "jln"):
+                words = words[1:]
+            if not words:
+                continue
+            keys = {" ".join(words)}
+            if len(words) > 1 and words[-1] == "raya":
+                keys.add(" ".join(["raya", *words[:-1]]))
+            for key in keys:
+                entry = streets[key]
+                code = row["kelurahan_code"]
+                entry.lengths[code] = entry.lengths.get(code, 0.0) + float(row["length_m"] or 0)
+                entry.points.setdefault(code, (float(row["lat"]), float(row["lon"])))
+    rw: dict[tuple[int, str], tuple[float, float]] = {}
+    with (directory / "rw.csv").open(encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            rw[(int(row["rw"]), row["kelurahan_code"])] = (float(row["lat"]), float(row["lon"]))
+    landmarks: dict[str, tuple[str, float, float]] = {}
+    for phrase, (lat, lon) in LANDMARKS.items():
+        located = index.locate(lat, lon)
+        if located is not None:
+            landmarks[phrase] = (located.kelurahan.code, lat, lon)
+    return Gazetteer(
+        index,
+        kelurahan,
+        kecamatan,
+        kota,
+        dict(streets),
+        rw,
+        landmarks,
+        kelurahan_compact,
+        kecamatan_compact,
+    )
+
+
+# ---- finding mentions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class _Mention:
+    kind: str  # kelurahan | kecamatan | kota | street | postal | landmark
+    codes: dict[str, float]  # code → share of the evidence (sums to 1)
+    start: int
+    end: int
+    strength: float  # how sure we are the words name this kind of place
+    point: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+_RW = re.compile(r"\brw\s*0*(\d{1,3})\b")
+_POSTAL = re.compile(r"(?<!\d)(1[0-4]\d{3})(?!\d)")
+
+
+def _close_match(
+    words: list[_Token], table: dict[str, list[str]], compact: dict[str, list[str]]
+) -> tuple[int, list[str], bool] | None:
+    """Longest run of words after a marker naming an area: (length, codes, exact)."""
+    for n in range(min(MAX_NAME_WORDS, len(words)), 0, -1):
+        key = " ".join(w.text for w in words[:n])
+        codes = table.get(key) or compact.get(key.replace(" ", ""))
+        if codes:
+            return n, codes, True
+    # Typos ("jatinegra", "kebon jruk"): a close compact spelling of similar length.
+    best: tuple[float, int, list[str]] | None = None
+    for n in range(min(3, len(words)), 0, -1):
+        key = "".join(w.text for w in words[:n])
+        if len(key) < 5:
+            continue
+        for name, codes in compact.items():
+            if abs(len(name) - len(key)) > 2 or name[0] != key[0]:
+                continue
+            ratio = difflib.SequenceMatcher(None, key, name).ratio()
+            if ratio >= 0.85 and (best is None or ratio > best[0]):
+                best = (ratio, n, codes)
+    if best is not None:
+        return best[1], best[2], False
+    return None
+
+
+def _street_shares(entry: _StreetEntry) -> dict[str, float]:
+    total = sum(entry.lengths.values()) or 1.0
+    if total <= 0:
+        return {code: 1 / len(entry.lengths) for code in entry.lengths}
+    return {code: length / total for code, length in entry.lengths.items()}
+
+
+def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int], bool]:
+    folded = fold(text[:MAX_TEXT_CHARS])
+    tokens = [_Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(folded)]
+    mentions: list[_Mention] = []
+    used = [False] * len(tokens)
+
+    def claim(i: int, n: int) -> None:
+        for k in range(i, min(i + n, len(tokens))):
+            used[k] = True
+
+    # 1. Landmarks and kota aliases: fixed phrases.
+    for i in range(len(tokens)):
+        for n in range(min(4, len(tokens) - i), 0, -1):
+            if any(used[i : i + n]):
+                continue
+            key = " ".join(t.text for t in tokens[i : i + n])
+            if key in gaz.landmarks:
+                code, lat, lon = gaz.landmarks[key]
+                mentions.append(
+                    _Mention(
+                        "landmark",
+                        {code: 1.0},
+                        tokens[i].start,
+                        tokens[i + n - 1].end,
+                        1.0,
+                        {code: (lat, lon)},
+                    )
+                )
+                claim(i, n)
+                break
+            if key in gaz.kota:
+                start = (
+                    tokens[i - 1].start if i and tokens[i - 1].text == "kota" else tokens[i].start
+                )
+                mentions.append(
+                    _Mention("kota", {gaz.kota[key]: 1.0}, start, tokens[i + n - 1].end, 1.0)
+                )
+                claim(i, n)
+                break
+
+    # 2. Marked names: "kel. X", "kecamatan X", "jl. X".
+    for i, token in enumerate(tokens):
+        if used[i] or i + 1 >= len(tokens):
+            continue
+        rest = tokens[i + 1 : i + 1 + MAX_STREET_WORDS]
+        if token.text in KELURAHAN_MARKERS or token.text in KECAMATAN_MARKERS:
+            is_kel = token.text in KELURAHAN_MARKERS
+            table = gaz.kelurahan if is_kel else gaz.kecamatan
+            compact = gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact
+            found = _close_match(rest, table, compact)
+            if found is None:
+                continue
+            n, codes, exact = found
+            mentions.append(
+                _Mention(
+                    "kelurahan" if is_kel else "kecamatan",
+                    {code: 1 / len(codes) for code in codes},
+                    token.start,
+                    tokens[i + n].end,
+                    1.0 if exact else 0.85,
+                )
+            )
+            claim(i, n + 1)
+        elif token.text in STREET_MARKERS:
+            for n in range(min(MAX_STREET_WORDS, len(rest)), 0, -1):
+                words = [w.text for w in rest[:n]]
+                key = " ".join(words)
+                if n == 1 and (len(key) < 4 or key in STREET_STOPWORDS or key.isdigit()):
+                    continue
+                if words[0] in STREET_STOPWORDS and words[0] != "raya":
+                    break
+                entry = gaz.streets.get(key)
+                if entry is None:
+                    continue
+                mentions.append(
+                    _Mention(
+                        "street",
+                        _street_shares(entry),
+                        token.start,
+                        rest[n - 1].end,
+                        1.0,
+                        dict(entry.points),
+                    )
+                )
+                # The street's words stay unclaimed: "jl. kebon sirih" also names the
+                # kelurahan Kebon Sirih, which is a second, consistent piece of evidence.
+                used[i] = True
+                break
+
+    # 3. Bare names: multi-word names anywhere, single words unless everyday words.
+    for i in range(len(tokens)):
+        for n in range(min(MAX_NAME_WORDS, len(tokens) - i), 0, -1):
+            if any(used[i : i + n]):
+                continue
+            key = " ".join(t.text for t in tokens[i : i + n])
+            if n == 1 and (key in AMBIGUOUS_BARE_NAMES or len(key) < 4):
+                continue
+            kel_codes = gaz.kelurahan.get(key)
+            kec_codes = gaz.kecamatan.get(key)
+            if not kel_codes and not kec_codes:
+                continue
+            start, end = tokens[i].start, tokens[i + n - 1].end
+            strength = 0.75 if n > 1 else 0.6
+            if kel_codes:
+                mentions.append(
+                    _Mention(
+                        "kelurahan",
+                        {c: 1 / len(kel_codes) for c in kel_codes},
+                        start,
+                        end,
+                        strength,
+                    )
+                )
+            if kec_codes:
+                mentions.append(
+                    _Mention(
+                        "kecamatan",
+                        {c: 1 / len(kec_codes) for c in kec_codes},
+                        start,
+                        end,
+                        strength * 0.8,
+                    )
+                )
+            claim(i, n)
+            break
+
+    # 4. Postal codes and RW numbers.
+    for postal in _POSTAL.finditer(folded):
+        postal_codes = gaz.index.postal_codes.get(postal.group(1))
+        if postal_codes:
+            shares = {c: 1 / len(postal_codes) for c in postal_codes}
+            mentions.append(_Mention("postal", shares, postal.start(), postal.end(), 1.0))
+    rw_numbers = [int(m.group(1)) for m in _RW.finditer(folded)]
+    words = [t.text for t in tokens]
+    outside = any(w in OUTSIDE_DKI for w in words) or any(
+        f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words)
+    )
+    return mentions, rw_numbers, outside
+
+
+# ---- scoring ---------------------------------------------------------------------
+
+# How far each kind of evidence alone goes; a lone "kel. X" may reach 0.8, a lone street
+# name may not (the 2012 list has many duplicates and misses newer streets).
+_BASE = {"kelurahan": 0.86, "landmark": 0.82, "postal": 0.62, "street": 0.58}
+_KEC_SUPPORT = 0.2
+_KEC_SUPPORT_STREET = 0.3
+_KOTA_SUPPORT = 0.08
+_RW_SUPPORT = 0.03
+_MAX_CONFIDENCE = 0.97
+_EXPLAINED_WEIGHT = 0.3
+
+
+def _overlaps(a: _Mention, b: _Mention) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def suggest_locations(
+    text: str, index: AreaIndex | None = None, limit: int = 3
+) -> list[LocationSuggestion]:
+    """Ranked kelurahan the text seems to name, best first; empty when nothing is clear."""
+    if not text or limit <= 0:
+        return []
+    index = index or default_index()
+    gaz = gazetteer_for(index)
+    mentions, rw_numbers, outside = _find_mentions(text, gaz)
+    direct = [m for m in mentions if m.kind in _BASE]
+    if not direct:
+        return []
+    kecamatan_mentions = [m for m in mentions if m.kind == "kecamatan"]
+    kota_mentions = [m for m in mentions if m.kind == "kota"]
+
+    scored: dict[str, tuple[float, list[_Mention], tuple[float, float] | None]] = {}
+    for code in {c for m in direct for c in m.codes}:
+        match = index.by_kelurahan_code(code)
+        if match is None:
+            continue
+        own = [m for m in direct if code in m.codes]
+        kinds = {m.kind for m in own}
+        # Independent kinds of evidence combine like independent witnesses (noisy-OR);
+        # within one kind only the strongest counts, repeats add nothing.
+        doubt = 1.0
+        for kind in kinds:
+            doubt *= 1.0 - max(
+                _BASE[m.kind] * m.strength * m.codes[code] for m in own if m.kind == kind
+            )
+        confidence = 1.0 - doubt
+        evidence = list(own)
+        # Support only counts from words other than those already used for this kelurahan:
+        # the kecamatan Menteng does not corroborate the kelurahan Menteng from one word.
+        kec_support = [
+            m
+            for m in kecamatan_mentions
+            if match.kecamatan.code in m.codes and not any(_overlaps(m, o) for o in own)
+        ]
+        kec_conflict = [
+            m
+            for m in kecamatan_mentions
+            if match.kecamatan.code not in m.codes and not any(_overlaps(m, o) for o in direct)
+        ]
+        if kec_support:
+            confidence += _KEC_SUPPORT_STREET if kinds == {"street"} else _KEC_SUPPORT
+            evidence.append(kec_support[0])
+        elif kec_conflict:
+            confidence *= 0.5 if any(m.strength >= 0.85 for m in kec_conflict) else 0.8
+        kota_support = [m for m in kota_mentions if match.kota.code in m.codes]
+        if kota_support:
+            if not kec_support:
+                confidence += _KOTA_SUPPORT * (2 if kinds == {"street"} else 1)
+            evidence.append(kota_support[0])
+        elif kota_mentions:
+            confidence *= 0.5
+        point = next((m.point[code] for m in own if code in m.point and m.kind == "landmark"), None)
+        for number in rw_numbers:
+            if (number, code) in gaz.rw:
+                confidence += _RW_SUPPORT
+                point = point or gaz.rw[(number, code)]
+                break
+        if point is None:
+            street_points = [m.point[code] for m in own if m.kind == "street" and code in m.point]
+            point = street_points[0] if street_points else None
+        if outside:
+            confidence *= _OUTSIDE_FACTOR
+        scored[code] = (min(confidence, _MAX_CONFIDENCE), evidence, point)
+
+    # Competing readings share belief: two equally plausible kelurahan cannot both be 0.8.
+    # A candidate whose every word is already part of the leader's evidence ("johar baru"
+    # read as the kelurahan Johar Baru, when it is the kecamatan of "kel. tanah tinggi")
+    # is an alternative reading of the same words and competes only weakly.
+    leader = max(scored.items(), key=lambda item: (item[1][0], item[0]), default=None)
+    weights: dict[str, float] = {}
+    for code, (score, _evidence, _point) in scored.items():
+        weights[code] = score
+        if leader is not None and code != leader[0]:
+            own = [m for m in direct if code in m.codes]
+            if own and all(any(_overlaps(m, e) for e in leader[1][1]) for m in own):
+                weights[code] = score * _EXPLAINED_WEIGHT
+    total = sum(weights.values())
+    results = []
+    for code, (score, evidence, point) in scored.items():
+        share = weights[code] / total if total else 0.0
+        final = score * (0.55 + 0.45 * share)
+        if final < 0.05:
+            continue
+        match = index.by_kelurahan_code(code)
+        if match is None:  # codes above come from the same index; keeps mypy honest
+            continue
+        spans = sorted({(m.start, m.end) for m in evidence})
+        results.append(
+            LocationSuggestion(
+                kelurahan=match.kelurahan,
+                kecamatan=match.kecamatan,
+                kota=match.kota,
+                lat=point[0] if point else None,
+                lon=point[1] if point else None,
+                confidence=round(max(0.0, min(1.0, final)), 3),
+                evidence=", ".join(text[s:e] for s, e in spans),
+            )
+        )
+    results.sort(key=lambda s: (-s.confidence, s.kelurahan.code))
+    return results[:limit]
