@@ -1,0 +1,340 @@
+"""Meta webhooks: Messenger (Facebook Page inbox) and Instagram messaging, comments, mentions.
+
+Owns the `hub.*` handshake, the `X-Hub-Signature-256` check and the mapping of the
+`{"object", "entry": [...]}` envelope to raw messages (PROTOCOLS §1). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import mimetypes
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from connectors.base import (
+    AttachmentRef,
+    Coordinates,
+    MalformedPayload,
+    RawMessage,
+    Sender,
+    SignatureError,
+    WireRequest,
+    WireResponse,
+    hmac_hex,
+    parse_timestamp,
+    same,
+)
+
+CHANNEL_BY_OBJECT = {"page": "facebook", "instagram": "instagram"}
+
+# Declared type per attachment kind when the CDN URL carries no usable extension.
+_CONTENT_TYPE_BY_KIND = {
+    "image": "image/jpeg",
+    "sticker": "image/png",
+    "audio": "audio/mpeg",
+    "video": "video/mp4",
+    "file": "application/octet-stream",
+}
+# Shares that carry a link but no file of the citizen's: kept in extra, not downloaded.
+_LINK_KINDS = {"fallback", "share", "story_mention", "reel", "ig_reel", "post", "ig_post"}
+
+
+class MetaConnector:
+    """Messenger + Instagram webhooks for every page / IG account in `accounts`.
+
+    `accounts` maps the page or Instagram account id to `(channel, owner)`, from
+    `[channels.meta.accounts."<id>"]`.
+    """
+
+    name = "meta"
+
+    def __init__(
+        self,
+        app_secret: str,
+        verify_token: str,
+        accounts: dict[str, tuple[str, str]] | None = None,
+    ) -> None:
+        self.app_secret = app_secret
+        self.verify_token = verify_token
+        self.accounts = dict(accounts or {})
+
+    # --- GET: subscription handshake ---------------------------------------------------
+
+    def handshake(self, request: WireRequest) -> WireResponse:
+        """Echo `hub.challenge` verbatim when mode and verify token match, else 403."""
+        mode = request.query_value("hub.mode")
+        token = request.query_value("hub.verify_token")
+        challenge = request.query_value("hub.challenge")
+        if mode == "subscribe" and self.verify_token and same(token, self.verify_token):
+            return WireResponse(200, challenge.encode(), "text/plain")
+        return WireResponse(403, b"forbidden", "text/plain")
+
+    # --- POST: notifications -------------------------------------------------------------
+
+    def verify(self, request: WireRequest) -> None:
+        given = request.header("x-hub-signature-256")
+        # Exactly "sha256=" + 64 lowercase hex (71 chars), over the untouched raw body.
+        if len(given) != 71 or not given.startswith("sha256="):
+            raise SignatureError("X-Hub-Signature-256 missing or not sha256=<64 hex>")
+        if not same(given, "sha256=" + hmac_hex(self.app_secret, request.body)):
+            raise SignatureError("X-Hub-Signature-256 does not match the body")
+
+    def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
+        payload = request.json()
+        try:
+            return list(self._messages(payload, now))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise MalformedPayload(f"unexpected Meta payload shape: {exc!r}") from exc
+
+    def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
+        return WireResponse(200, b"EVENT_RECEIVED", "text/plain")
+
+    # --- mapping ---------------------------------------------------------------------------
+
+    def _messages(self, payload: Any, now: datetime) -> Iterator[RawMessage]:
+        if not isinstance(payload, dict):
+            raise MalformedPayload("Meta body is not a JSON object")
+        kind = payload.get("object")
+        if kind not in CHANNEL_BY_OBJECT:
+            raise MalformedPayload(f"unsupported Meta object {kind!r}")
+        entries = payload.get("entry")
+        if not isinstance(entries, list):
+            raise MalformedPayload("Meta body has no entry[] array")
+        for entry in entries:
+            entry = _obj(entry, "entry")
+            entry_id = _id(entry.get("id"))
+            entry_time = _epoch(entry.get("time"), now)
+            for list_name in ("messaging", "standby"):
+                events = entry.get(list_name)
+                if events is None:
+                    continue
+                for event in _arr(events, list_name):
+                    message = self._messaging(
+                        kind, entry_id, _obj(event, list_name), entry_time, list_name
+                    )
+                    if message is not None:
+                        yield message
+            changes = entry.get("changes")
+            if changes is not None:
+                for change in _arr(changes, "changes"):
+                    message = self._change(kind, entry_id, _obj(change, "change"), entry_time)
+                    if message is not None:
+                        yield message
+
+    def _account(self, kind: str, *ids: str | None) -> tuple[str, str | None]:
+        for account_id in ids:
+            if account_id and account_id in self.accounts:
+                channel, owner = self.accounts[account_id]
+                return channel, owner
+        return CHANNEL_BY_OBJECT[kind], None
+
+    def _messaging(
+        self,
+        kind: str,
+        entry_id: str | None,
+        event: dict[str, Any],
+        entry_time: datetime,
+        list_name: str,
+    ) -> RawMessage | None:
+        sender_id = _id(_obj(event.get("sender") or {}, "sender").get("id"))
+        recipient_id = _id(_obj(event.get("recipient") or {}, "recipient").get("id")) or entry_id
+        received_at = _epoch(event.get("timestamp"), entry_time)
+        channel, owner = self._account(kind, recipient_id, entry_id)
+        extra: dict[str, Any] = {"owner": owner, "entry_id": entry_id, "recipient_id": recipient_id}
+        if list_name == "standby":
+            extra["standby"] = True
+        base: dict[str, Any] = {
+            "connector": self.name,
+            "channel": channel,
+            "received_at": received_at,
+            "sender": Sender(user_id=sender_id),
+            "group_key": f"dm:{channel}:{recipient_id}:{sender_id}",
+            "extra": extra,
+        }
+
+        if "message" in event:
+            message = _obj(event["message"], "message")
+            if message.get("is_echo"):
+                return None  # our own outbound copy
+            if not sender_id:
+                raise MalformedPayload("message without sender.id")
+            mid = _text(message.get("mid"))
+            if not mid:
+                raise MalformedPayload("message without mid")
+            if message.get("is_deleted"):
+                extra["deletes"] = mid
+                return RawMessage(external_id=f"delete:{mid}", kind="delete", **base)
+            return self._message(mid, message, base)
+
+        if "postback" in event:
+            postback = _obj(event["postback"], "postback")
+            if not sender_id:
+                raise MalformedPayload("postback without sender.id")
+            mid = _text(postback.get("mid"))
+            external_id = mid or f"postback:{sender_id}:{int(received_at.timestamp() * 1000)}"
+            if postback.get("payload") is not None:
+                extra["postback_payload"] = _text(postback.get("payload"))
+            return RawMessage(external_id=external_id, text=_text(postback.get("title")), **base)
+
+        # delivery, read, reaction, referral, optin, handover…: not citizen messages.
+        return None
+
+    def _message(self, mid: str, message: dict[str, Any], base: dict[str, Any]) -> RawMessage:
+        extra = base["extra"]
+        attachments: list[AttachmentRef] = []
+        coordinates: Coordinates | None = None
+        location_hint: str | None = None
+        links: list[dict[str, Any]] = []
+        for attachment in _arr(message.get("attachments") or [], "attachments"):
+            attachment = _obj(attachment, "attachment")
+            att_type = _text(attachment.get("type"))
+            payload = attachment.get("payload")
+            payload = payload if isinstance(payload, dict) else {}
+            if att_type == "location":
+                point = payload.get("coordinates")
+                if isinstance(point, dict) and coordinates is None:
+                    coordinates = _coordinates(point.get("lat"), point.get("long"))
+                title = _text(payload.get("title")) or _text(attachment.get("title"))
+                if title and title != "Pinned Location":
+                    location_hint = title
+            elif att_type in _CONTENT_TYPE_BY_KIND:
+                url = _text(payload.get("url"))
+                if url:
+                    attachments.append(AttachmentRef(url=url, content_type=_guess(url, att_type)))
+                sticker_id = payload.get("sticker_id")
+                if isinstance(sticker_id, str | int) and not isinstance(sticker_id, bool):
+                    extra["sticker_id"] = str(sticker_id)
+            elif att_type in _LINK_KINDS or payload.get("url"):
+                links.append({"type": att_type, "url": _text(payload.get("url")) or None})
+        if links:
+            extra["links"] = links
+        quick_reply = message.get("quick_reply")
+        if isinstance(quick_reply, dict) and quick_reply.get("payload") is not None:
+            extra["quick_reply_payload"] = _text(quick_reply.get("payload"))
+        if message.get("is_unsupported"):
+            extra["unsupported"] = True
+        reply_to = message.get("reply_to")
+        in_reply_to: tuple[str, ...] = ()
+        if isinstance(reply_to, dict) and _text(reply_to.get("mid")):
+            in_reply_to = (_text(reply_to.get("mid")),)
+        return RawMessage(
+            external_id=mid,
+            text=_text(message.get("text")),
+            coordinates=coordinates,
+            location_hint=location_hint,
+            attachments=attachments,
+            in_reply_to=in_reply_to,
+            **base,
+        )
+
+    def _change(
+        self, kind: str, entry_id: str | None, change: dict[str, Any], entry_time: datetime
+    ) -> RawMessage | None:
+        field_name = change.get("field")
+        value = _obj(change.get("value") or {}, "change value")
+        channel, owner = self._account(kind, entry_id)
+        extra: dict[str, Any] = {"owner": owner, "entry_id": entry_id, "field": field_name}
+        if field_name in ("comments", "live_comments"):
+            comment_id = _id(value.get("id"))
+            if not comment_id:
+                raise MalformedPayload("comment change without id")
+            author = _obj(value.get("from") or {}, "from")
+            media = _sub(value, "media")
+            extra["media_id"] = _id(media.get("id"))
+            extra["media_product_type"] = _text(media.get("media_product_type")) or None
+            parent_id = _id(value.get("parent_id"))
+            return RawMessage(
+                connector=self.name,
+                channel=channel,
+                external_id=comment_id,
+                received_at=_epoch(value.get("timestamp"), entry_time),
+                sender=Sender(
+                    user_id=_id(author.get("id")), handle=_text(author.get("username")) or None
+                ),
+                text=_text(value.get("text")),
+                in_reply_to=(parent_id,) if parent_id else (),
+                kind="comment",
+                extra=extra,
+            )
+        if field_name == "mentions":
+            media_id = _id(value.get("media_id"))
+            comment_id = _id(value.get("comment_id"))
+            if not (media_id or comment_id):
+                raise MalformedPayload("mention change without media_id or comment_id")
+            extra["media_id"] = media_id
+            extra["comment_id"] = comment_id
+            return RawMessage(
+                connector=self.name,
+                channel=channel,
+                external_id=f"mention:{comment_id or media_id}",
+                received_at=entry_time,
+                text=_text(value.get("text")),
+                kind="mention",
+                extra=extra,
+            )
+        return None  # other subscribed fields are not citizen messages
+
+
+# --- small readers that never raise anything but MalformedPayload ----------------------
+
+
+def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """`parent[key]` when it is an object, else an empty one (optional sub-objects)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{what} is not an object")
+    return value
+
+
+def _arr(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise MalformedPayload(f"{what} is not an array")
+    return value
+
+
+def _id(value: Any) -> str | None:
+    """Ids arrive as strings, sometimes as numbers; never as anything else."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int):
+        return str(value)
+    raise MalformedPayload(f"bad id {value!r}")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _epoch(value: Any, default: datetime) -> datetime:
+    """Meta timestamps are epoch ms in `messaging[]`, epoch seconds in `changes[]` entries."""
+    if value is None or isinstance(value, bool):
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int | float):
+        raise MalformedPayload(f"bad timestamp {value!r}")
+    seconds = value / 1000 if value > 100_000_000_000 else value
+    return parse_timestamp(seconds, default)
+
+
+def _coordinates(lat: Any, lon: Any) -> Coordinates | None:
+    if isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Coordinates(lat=float(lat), lon=float(lon))
+
+
+def _guess(url: str, kind: str) -> str:
+    guessed, _ = mimetypes.guess_type(urlsplit(url).path)
+    if guessed and guessed.split("/")[0] in ("image", "audio", "video", "application"):
+        return guessed
+    return _CONTENT_TYPE_BY_KIND[kind]

@@ -1,0 +1,738 @@
+"""X (Twitter): webhook CRC and signature, AAA and XAA payloads, and the v2 polling mappings.
+
+The webhook part and the `messages_from_*` functions are pure. `TwitterPoller` is the one
+thin wrapper around `tweepy.Client` (synchronous; run it in a worker thread), with
+`RateBudget` deciding when the next call is allowed (PROTOCOLS §2).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from connectors.base import (
+    AttachmentRef,
+    ConnectorError,
+    Coordinates,
+    MalformedPayload,
+    RawMessage,
+    Sender,
+    SignatureError,
+    WireRequest,
+    WireResponse,
+    hmac_b64,
+    parse_timestamp,
+    same,
+)
+
+CONNECTOR = "twitter"
+CHANNEL = "twitter"
+_SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
+
+
+class TwitterApiError(ConnectorError):
+    """The X API refused or failed a poller call."""
+
+    reason = "api_error"
+    status = 502
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+
+class RateLimited(TwitterApiError):
+    """429 from the X API; `reset_at` is when the window resets (None when not told)."""
+
+    reason = "rate_limited"
+    status = 429
+
+    def __init__(self, reset_at: datetime | None) -> None:
+        super().__init__(f"X API rate limit reached; resets at {reset_at}", 429)
+        self.reset_at = reset_at
+
+
+# --- webhook ------------------------------------------------------------------------------
+
+
+class TwitterConnector:
+    """Account Activity (AAA) and X Activity (XAA) webhooks for the accounts we own."""
+
+    name = CONNECTOR
+
+    def __init__(self, consumer_secret: str, own_user_ids: set[str] | None = None) -> None:
+        self.consumer_secret = consumer_secret
+        self.own_user_ids = set(own_user_ids or ())
+
+    def crc(self, request: WireRequest) -> WireResponse:
+        """Answer the challenge-response check with the consumer secret."""
+        token = request.query_value("crc_token")
+        if not token:
+            raise MalformedPayload("crc_token missing")
+        body = {"response_token": "sha256=" + hmac_b64(self.consumer_secret, token.encode())}
+        return WireResponse(200, json.dumps(body).encode(), "application/json")
+
+    def verify(self, request: WireRequest) -> None:
+        given = request.header("x-twitter-webhooks-signature")
+        if not given.startswith("sha256="):
+            raise SignatureError("x-twitter-webhooks-signature missing")
+        if not same(given, "sha256=" + hmac_b64(self.consumer_secret, request.body)):
+            raise SignatureError("x-twitter-webhooks-signature does not match the body")
+
+    def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
+        payload = request.json()
+        if not isinstance(payload, dict):
+            raise MalformedPayload("X webhook body is not a JSON object")
+        try:
+            if isinstance(payload.get("data"), dict) and "event_type" in payload["data"]:
+                return self._xaa(payload["data"], now)
+            if "for_user_id" in payload:
+                return self._aaa(payload, now)
+        except _SHAPE_ERRORS as exc:
+            raise MalformedPayload(f"unexpected X payload shape: {exc!r}") from exc
+        raise MalformedPayload("neither an AAA nor an XAA payload")
+
+    def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
+        return WireResponse(200, b"", "text/plain")
+
+    def _own(self, for_user_id: str | None) -> set[str]:
+        return self.own_user_ids | ({for_user_id} if for_user_id else set())
+
+    def _aaa(self, payload: dict[str, Any], now: datetime) -> list[RawMessage]:
+        for_user_id = _id(payload.get("for_user_id"))
+        own = self._own(for_user_id)
+        users = _sub(payload, "users")
+        messages: list[RawMessage] = []
+        for event in _arr(payload.get("direct_message_events") or [], "direct_message_events"):
+            message = _aaa_dm(_obj(event, "DM event"), users, own, for_user_id, now)
+            if message is not None:
+                messages.append(message)
+        for tweet in _arr(payload.get("tweet_create_events") or [], "tweet_create_events"):
+            message = _v1_tweet(_obj(tweet, "tweet"), own, now)
+            if message is not None:
+                messages.append(message)
+        # favorite, follow, typing, read, delete… events are not citizen messages.
+        return messages
+
+    def _xaa(self, data: dict[str, Any], now: datetime) -> list[RawMessage]:
+        event_type = data.get("event_type")
+        payload = _obj(data.get("payload") or {}, "payload")
+        includes = data.get("includes") or payload.get("includes") or {}
+        includes = includes if isinstance(includes, dict) else {}
+        filter_ = _sub(data, "filter")
+        for_user_id = _id(filter_.get("user_id"))
+        own = self._own(for_user_id)
+        messages: list[RawMessage] = []
+        if event_type == "dm.received":
+            events = payload.get("direct_message_events")
+            if events is None:
+                events = [payload.get("data", payload)]
+            users = _sub(payload, "users")
+            users = {**_users_by_id(includes.get("users")), **users}
+            for event in _arr(events, "direct_message_events"):
+                event = _obj(event, "DM event")
+                if "message_create" in event:
+                    message = _aaa_dm(event, users, own, for_user_id, now)
+                else:  # a v2 DM event
+                    message = _v2_dm(event, includes, own, for_user_id, now)
+                if message is not None:
+                    messages.append(message)
+        elif event_type == "post.mention.create":
+            post = _obj(payload.get("data", payload), "post")
+            message = _v2_post(post, includes, own, now)
+            if message is not None:
+                messages.append(message)
+        for message in messages:
+            message.extra["event_uuid"] = _id(data.get("event_uuid"))
+            message.extra["event_type"] = event_type
+        return messages
+
+
+# --- polling mappings (pure) ----------------------------------------------------------------
+
+
+def messages_from_dm_events(
+    response_json: dict[str, Any], own_user_id: str, now: datetime
+) -> list[RawMessage]:
+    """Raw messages in a `GET /2/dm_events` answer; our own sends are dropped."""
+    try:
+        response = _obj(response_json, "response")
+        includes = _sub(response, "includes")
+        messages = []
+        for event in _arr(response.get("data") or [], "data"):
+            message = _v2_dm(_obj(event, "DM event"), includes, {own_user_id}, own_user_id, now)
+            if message is not None:
+                messages.append(message)
+        return messages
+    except _SHAPE_ERRORS as exc:
+        raise MalformedPayload(f"unexpected dm_events shape: {exc!r}") from exc
+
+
+def messages_from_mentions(
+    response_json: dict[str, Any], own_user_id: str, now: datetime
+) -> list[RawMessage]:
+    """Raw messages in a `GET /2/users/:id/mentions` answer; own posts and reposts dropped."""
+    try:
+        response = _obj(response_json, "response")
+        includes = _sub(response, "includes")
+        messages = []
+        for post in _arr(response.get("data") or [], "data"):
+            message = _v2_post(_obj(post, "post"), includes, {own_user_id}, now)
+            if message is not None:
+                messages.append(message)
+        return messages
+    except _SHAPE_ERRORS as exc:
+        raise MalformedPayload(f"unexpected mentions shape: {exc!r}") from exc
+
+
+# --- the shapes ------------------------------------------------------------------------------
+
+
+def _aaa_dm(
+    event: dict[str, Any],
+    users: dict[str, Any],
+    own: set[str],
+    for_user_id: str | None,
+    now: datetime,
+) -> RawMessage | None:
+    if event.get("type") != "message_create":
+        return None
+    event_id = _id(event.get("id"))
+    create = _obj(event.get("message_create"), "message_create")
+    sender_id = _id(create.get("sender_id"))
+    if not event_id or not sender_id:
+        raise MalformedPayload("DM event without id or sender_id")
+    if sender_id in own:
+        return None
+    target = _sub(create, "target")
+    recipient_id = _id(target.get("recipient_id")) or for_user_id
+    data = _obj(create.get("message_data") or {}, "message_data")
+    text = _text(data.get("text"))
+    attachments: list[AttachmentRef] = []
+    attachment = data.get("attachment")
+    if isinstance(attachment, dict) and isinstance(attachment.get("media"), dict):
+        media = attachment["media"]
+        ref = _v1_media(media)
+        if ref is not None:
+            attachments.append(ref)
+        text = _strip_link(text, _text(media.get("url")))
+    user = _sub(users, sender_id)
+    return RawMessage(
+        connector=CONNECTOR,
+        channel=CHANNEL,
+        external_id=f"dm:{event_id}",
+        received_at=_epoch_ms(event.get("created_timestamp"), now),
+        sender=Sender(
+            user_id=sender_id,
+            name=_text(user.get("name")) or None,
+            handle=_text(user.get("screen_name") or user.get("username")) or None,
+        ),
+        text=text,
+        attachments=attachments,
+        group_key=f"dm:{CHANNEL}:{recipient_id}:{sender_id}",
+        extra={"for_user_id": for_user_id},
+    )
+
+
+def _v2_dm(
+    event: dict[str, Any],
+    includes: dict[str, Any],
+    own: set[str],
+    own_user_id: str | None,
+    now: datetime,
+) -> RawMessage | None:
+    if event.get("event_type", "MessageCreate") != "MessageCreate":
+        return None
+    event_id = _id(event.get("id"))
+    sender_id = _id(event.get("sender_id"))
+    if not event_id or not sender_id:
+        raise MalformedPayload("DM event without id or sender_id")
+    if sender_id in own:
+        return None
+    users = _users_by_id(includes.get("users"))
+    user = users.get(sender_id, {})
+    media = _by_key(includes.get("media"), "media_key")
+    attachments = [
+        ref
+        for key in _media_keys(event.get("attachments"))
+        if (ref := _v2_media(media.get(key))) is not None
+    ]
+    return RawMessage(
+        connector=CONNECTOR,
+        channel=CHANNEL,
+        external_id=f"dm:{event_id}",
+        received_at=parse_timestamp(_text(event.get("created_at")) or None, now),
+        sender=Sender(
+            user_id=sender_id,
+            name=_text(user.get("name")) or None,
+            handle=_text(user.get("username")) or None,
+        ),
+        text=_text(event.get("text")),
+        attachments=attachments,
+        group_key=f"dm:{CHANNEL}:{own_user_id}:{sender_id}",
+        extra={
+            "for_user_id": own_user_id,
+            "dm_conversation_id": _text(event.get("dm_conversation_id")) or None,
+        },
+    )
+
+
+def _v1_tweet(tweet: dict[str, Any], own: set[str], now: datetime) -> RawMessage | None:
+    tweet_id = _id(tweet.get("id_str") or tweet.get("id"))
+    user = _obj(tweet.get("user") or {}, "user")
+    author_id = _id(user.get("id_str") or user.get("id"))
+    if not tweet_id:
+        raise MalformedPayload("tweet without id_str")
+    if author_id in own or "retweeted_status" in tweet:
+        return None
+    extended = _sub(tweet, "extended_tweet")
+    if tweet.get("truncated") and _text(extended.get("full_text")):
+        text = _text(extended.get("full_text"))
+        media_source = extended
+    else:
+        text = _text(tweet.get("full_text") or tweet.get("text"))
+        media_source = tweet
+    entities = media_source.get("extended_entities") or tweet.get("extended_entities") or {}
+    attachments: list[AttachmentRef] = []
+    if isinstance(entities, dict):
+        for media in _arr(entities.get("media") or [], "media"):
+            if isinstance(media, dict):
+                ref = _v1_media(media)
+                if ref is not None:
+                    attachments.append(ref)
+                text = _strip_link(text, _text(media.get("url")))
+    coordinates = None
+    point = tweet.get("coordinates")
+    if isinstance(point, dict) and isinstance(point.get("coordinates"), list):
+        lon_lat = point["coordinates"]  # GeoJSON: [longitude, latitude]
+        if len(lon_lat) == 2:
+            coordinates = _coordinates(lon_lat[1], lon_lat[0])
+    geo = tweet.get("geo")
+    if coordinates is None and isinstance(geo, dict) and isinstance(geo.get("coordinates"), list):
+        lat_lon = geo["coordinates"]  # deprecated field: [latitude, longitude]
+        if len(lat_lon) == 2:
+            coordinates = _coordinates(lat_lon[0], lat_lon[1])
+    place = _sub(tweet, "place")
+    reply_to = _id(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
+    if tweet.get("timestamp_ms") is not None:
+        received_at = _epoch_ms(tweet.get("timestamp_ms"), now)
+    else:
+        received_at = _v1_date(tweet.get("created_at"), now)
+    return RawMessage(
+        connector=CONNECTOR,
+        channel=CHANNEL,
+        external_id=f"tweet:{tweet_id}",
+        received_at=received_at,
+        sender=Sender(
+            user_id=author_id,
+            name=_text(user.get("name")) or None,
+            handle=_text(user.get("screen_name")) or None,
+        ),
+        text=text,
+        coordinates=coordinates,
+        location_hint=_text(place.get("full_name")) or None,
+        attachments=attachments,
+        in_reply_to=(f"tweet:{reply_to}",) if reply_to else (),
+        kind="mention",
+        extra={"place_id": _text(place.get("id")) or None},
+    )
+
+
+def _v2_post(
+    post: dict[str, Any], includes: dict[str, Any], own: set[str], now: datetime
+) -> RawMessage | None:
+    post_id = _id(post.get("id"))
+    author_id = _id(post.get("author_id"))
+    if not post_id:
+        raise MalformedPayload("post without id")
+    if author_id in own:
+        return None
+    referenced = [r for r in post.get("referenced_tweets") or [] if isinstance(r, dict)]
+    if any(r.get("type") == "retweeted" for r in referenced):
+        return None
+    note = _sub(post, "note_tweet")
+    text = _text(note.get("text")) or _text(post.get("text"))
+    user = _users_by_id(includes.get("users")).get(author_id or "", {})
+    media = _by_key(includes.get("media"), "media_key")
+    attachments = [
+        ref
+        for key in _media_keys(post.get("attachments"))
+        if (ref := _v2_media(media.get(key))) is not None
+    ]
+    coordinates = None
+    location_hint = None
+    geo = _sub(post, "geo")
+    point = geo.get("coordinates")
+    if isinstance(point, dict) and isinstance(point.get("coordinates"), list):
+        lon_lat = point["coordinates"]  # GeoJSON: [longitude, latitude]
+        if len(lon_lat) == 2:
+            coordinates = _coordinates(lon_lat[1], lon_lat[0])
+    place_id = _text(geo.get("place_id")) or None
+    if place_id:
+        place = _by_key(includes.get("places"), "id").get(place_id, {})
+        location_hint = _text(place.get("full_name")) or None
+    replied = [_id(r.get("id")) for r in referenced if r.get("type") == "replied_to"]
+    return RawMessage(
+        connector=CONNECTOR,
+        channel=CHANNEL,
+        external_id=f"tweet:{post_id}",
+        received_at=parse_timestamp(_text(post.get("created_at")) or None, now),
+        sender=Sender(
+            user_id=author_id,
+            name=_text(user.get("name")) or None,
+            handle=_text(user.get("username")) or None,
+        ),
+        text=text,
+        coordinates=coordinates,
+        location_hint=location_hint,
+        attachments=attachments,
+        in_reply_to=tuple(f"tweet:{r}" for r in replied if r),
+        kind="mention",
+        extra={
+            "place_id": place_id,
+            "conversation_id": _text(post.get("conversation_id")) or None,
+        },
+    )
+
+
+def _v1_media(media: dict[str, Any]) -> AttachmentRef | None:
+    kind = media.get("type")
+    if kind in ("video", "animated_gif"):
+        info = _sub(media, "video_info")
+        url = _best_variant(info.get("variants"))
+        if url:
+            return AttachmentRef(url=url, content_type="video/mp4")
+    url = _text(media.get("media_url_https") or media.get("media_url"))
+    return AttachmentRef(url=url, content_type="image/jpeg") if url else None
+
+
+def _v2_media(media: Any) -> AttachmentRef | None:
+    if not isinstance(media, dict):
+        return None
+    if media.get("type") in ("video", "animated_gif"):
+        url = _best_variant(media.get("variants"))
+        if url:
+            return AttachmentRef(url=url, content_type="video/mp4")
+    url = _text(media.get("url") or media.get("preview_image_url"))
+    return AttachmentRef(url=url, content_type="image/jpeg") if url else None
+
+
+def _best_variant(variants: Any) -> str | None:
+    best: tuple[int, str] | None = None
+    for variant in variants if isinstance(variants, list) else []:
+        if not isinstance(variant, dict) or variant.get("content_type") != "video/mp4":
+            continue
+        rate = variant.get("bitrate") or variant.get("bit_rate") or 0
+        rate = rate if isinstance(rate, int) else 0
+        url = _text(variant.get("url"))
+        if url and (best is None or rate > best[0]):
+            best = (rate, url)
+    return best[1] if best else None
+
+
+# --- the poller (tweepy) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RateBudget:
+    """At most `limit` calls per sliding `window`; call times are epoch seconds.
+
+    `/2/dm_events` allows 15 requests per 15 minutes per user (PROTOCOLS §2).
+    """
+
+    limit: int = 15
+    window: timedelta = timedelta(minutes=15)
+
+    def recent(self, call_times: Iterable[float], now: datetime) -> list[float]:
+        """The call times still inside the window, oldest first (what to persist)."""
+        start = now.timestamp() - self.window.total_seconds()
+        return sorted(t for t in call_times if t > start)
+
+    def allowed(self, call_times: Iterable[float], now: datetime) -> bool:
+        return len(self.recent(call_times, now)) < self.limit
+
+    def next_allowed_at(self, call_times: Iterable[float], now: datetime) -> datetime:
+        recent = self.recent(call_times, now)
+        if len(recent) < self.limit:
+            return now
+        freed = recent[len(recent) - self.limit] + self.window.total_seconds()
+        return datetime.fromtimestamp(freed, UTC)
+
+    def record(self, call_times: Iterable[float], now: datetime) -> list[float]:
+        """The list to persist after making a call at `now`."""
+        return [*self.recent(call_times, now), now.timestamp()]
+
+
+DM_EVENT_FIELDS = [
+    "id",
+    "event_type",
+    "text",
+    "sender_id",
+    "created_at",
+    "dm_conversation_id",
+    "attachments",
+    "participant_ids",
+]
+MENTION_TWEET_FIELDS = [
+    "id",
+    "text",
+    "author_id",
+    "created_at",
+    "geo",
+    "attachments",
+    "referenced_tweets",
+    "conversation_id",
+    "note_tweet",
+]
+
+
+class TwitterPoller:
+    """Polls DMs and mentions through `tweepy.Client` (sync); one HTTP request per DM call.
+
+    DM pagination state (JSON-safe, persisted by the scheduler):
+    `{"newest_id": str | None, "resume_token": str | None, "resume_newest": str | None}`.
+    `/2/dm_events` has no `since_id`: each walk goes from the newest page down until it
+    reaches `newest_id`, one page per call, and only then moves `newest_id` forward.
+    """
+
+    def __init__(self, client: Any, own_user_id: str, *, clock: Any = None) -> None:
+        self.client = client
+        self.own_user_id = own_user_id
+        self._now = clock or (lambda: datetime.now(UTC))
+
+    @classmethod
+    def from_credentials(
+        cls,
+        own_user_id: str,
+        *,
+        consumer_key: str | None = None,
+        consumer_secret: str | None = None,
+        access_token: str | None = None,
+        access_token_secret: str | None = None,
+        bearer_token: str | None = None,
+    ) -> TwitterPoller:
+        import tweepy
+
+        client = tweepy.Client(
+            bearer_token=bearer_token,
+            consumer_key=consumer_key,
+            consumer_secret=consumer_secret,
+            access_token=access_token,
+            access_token_secret=access_token_secret,
+            return_type=dict,
+            wait_on_rate_limit=False,
+        )
+        return cls(client, own_user_id)
+
+    @property
+    def _user_auth(self) -> bool:
+        # OAuth 1.0a user context when we have it, else an OAuth 2 user token as bearer.
+        return bool(getattr(self.client, "access_token", None))
+
+    def fetch_dms(
+        self, pagination_state: dict[str, Any] | None, max_results: int = 100
+    ) -> tuple[list[RawMessage], dict[str, Any]]:
+        state = dict(pagination_state or {})
+        stop_at = _int_id(state.get("newest_id"))
+        token = state.get("resume_token")
+        response = self._call(
+            self.client.get_direct_message_events,
+            max_results=max_results,
+            event_types="MessageCreate",
+            dm_event_fields=DM_EVENT_FIELDS,
+            expansions=["sender_id", "attachments.media_keys"],
+            user_fields=["id", "name", "username"],
+            media_fields=["media_key", "type", "url", "preview_image_url", "variants"],
+            pagination_token=token,
+            user_auth=self._user_auth,
+        )
+        events = [e for e in response.get("data") or [] if isinstance(e, dict)]
+        ids = [i for e in events if (i := _int_id(e.get("id"))) is not None]
+        page_newest = max(ids, default=None)
+        walk_newest = max(
+            (i for i in (_int_id(state.get("resume_newest")), page_newest) if i is not None),
+            default=None,
+        )
+        fresh = {str(i) for i in ids if stop_at is None or i > stop_at}
+        response = {**response, "data": [e for e in events if _id(e.get("id")) in fresh]}
+        messages = messages_from_dm_events(response, self.own_user_id, self._now())
+        next_token = _sub(response, "meta").get("next_token")
+        reached_known = stop_at is not None and any(i <= stop_at for i in ids)
+        if next_token and not reached_known and ids:
+            new_state = {
+                "newest_id": state.get("newest_id"),
+                "resume_token": next_token,
+                "resume_newest": str(walk_newest) if walk_newest is not None else None,
+            }
+        else:
+            newest = max((i for i in (stop_at, walk_newest) if i is not None), default=None)
+            new_state = {
+                "newest_id": str(newest) if newest is not None else None,
+                "resume_token": None,
+                "resume_newest": None,
+            }
+        return messages, new_state
+
+    def fetch_mentions(
+        self, since_id: str | None, max_results: int = 100, max_pages: int = 8
+    ) -> tuple[list[RawMessage], str | None]:
+        messages: list[RawMessage] = []
+        newest_id = since_id
+        token: str | None = None
+        for _ in range(max_pages):
+            response = self._call(
+                self.client.get_users_mentions,
+                self.own_user_id,
+                since_id=since_id,
+                max_results=max_results,
+                pagination_token=token,
+                tweet_fields=MENTION_TWEET_FIELDS,
+                expansions=["author_id", "geo.place_id", "attachments.media_keys"],
+                user_fields=["id", "name", "username"],
+                place_fields=["id", "full_name", "country_code", "geo"],
+                media_fields=["media_key", "type", "url", "preview_image_url", "variants"],
+                user_auth=self._user_auth,
+            )
+            messages.extend(messages_from_mentions(response, self.own_user_id, self._now()))
+            meta = _sub(response, "meta")
+            page_newest = _int_id(meta.get("newest_id"))
+            if page_newest is not None and page_newest > (_int_id(newest_id) or 0):
+                newest_id = str(page_newest)
+            token = meta.get("next_token")
+            if not token:
+                break
+        return messages, newest_id
+
+    def _call(self, method: Any, *args: Any, **params: Any) -> dict[str, Any]:
+        import requests
+        import tweepy
+
+        try:
+            response = method(*args, **params)
+        except tweepy.TooManyRequests as exc:
+            reset = getattr(exc, "reset_time", None)
+            if reset is None:
+                header = exc.response.headers.get("x-rate-limit-reset")
+                reset = int(header) if header and header.isdigit() else None
+            raise RateLimited(datetime.fromtimestamp(reset, UTC) if reset else None) from exc
+        except tweepy.HTTPException as exc:
+            raise TwitterApiError(f"X API error: {exc}", exc.response.status_code) from exc
+        except (tweepy.TweepyException, requests.RequestException) as exc:
+            raise TwitterApiError(f"X API unreachable: {exc}") from exc
+        if not isinstance(response, dict):
+            raise TwitterApiError("tweepy.Client must be built with return_type=dict")
+        return response
+
+
+# --- small readers --------------------------------------------------------------------------
+
+
+def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
+    """`parent[key]` when it is an object, else an empty one (optional sub-objects)."""
+    value = parent.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise MalformedPayload(f"{what} is not an object")
+    return value
+
+
+def _arr(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise MalformedPayload(f"{what} is not an array")
+    return value
+
+
+def _id(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None or value == "":
+        return None
+    if isinstance(value, str | int):
+        return str(value)
+    raise MalformedPayload(f"bad id {value!r}")
+
+
+def _int_id(value: Any) -> int | None:
+    text = _id(value) if not isinstance(value, dict | list | float) else None
+    return int(text) if text and text.isdigit() else None
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _users_by_id(users: Any) -> dict[str, dict[str, Any]]:
+    if isinstance(users, dict):
+        return {k: v for k, v in users.items() if isinstance(v, dict)}
+    return _by_key(users, "id")
+
+
+def _by_key(items: Any, key: str) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and isinstance(item.get(key), str | int):
+            found[str(item[key])] = item
+    return found
+
+
+def _media_keys(attachments: Any) -> list[str]:
+    keys = attachments.get("media_keys") if isinstance(attachments, dict) else None
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def _strip_link(text: str, link: str) -> str:
+    """Media arrive with their t.co link appended to the text; the attachment is enough."""
+    if link and text.rstrip().endswith(link):
+        return text.rstrip()[: -len(link)].rstrip()
+    return text
+
+
+def _epoch_ms(value: Any, default: datetime) -> datetime:
+    if value is None or isinstance(value, bool):
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int | float):
+        raise MalformedPayload(f"bad millisecond timestamp {value!r}")
+    return parse_timestamp(value / 1000, default)
+
+
+def _v1_date(value: Any, default: datetime) -> datetime:
+    """v1.1 `created_at`: 'Wed Oct 10 20:19:24 +0000 2018'."""
+    if not isinstance(value, str) or not value:
+        return default
+    parts = value.split()
+    if len(parts) != 6:
+        raise MalformedPayload(f"bad created_at {value!r}")
+    weekday, month, day, clock, zone, year = parts
+    try:
+        return parsedate_to_datetime(f"{weekday}, {day} {month} {year} {clock} {zone}")
+    except (TypeError, ValueError) as exc:
+        raise MalformedPayload(f"bad created_at {value!r}") from exc
+
+
+def _coordinates(lat: Any, lon: Any) -> Coordinates | None:
+    if isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Coordinates(lat=float(lat), lon=float(lon))
+
+
+__all__ = [
+    "RateBudget",
+    "RateLimited",
+    "TwitterApiError",
+    "TwitterConnector",
+    "TwitterPoller",
+    "messages_from_dm_events",
+    "messages_from_mentions",
+]
