@@ -63,14 +63,24 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A fresh database on the shared server, dropped afterwards."""
-    name = f"kanal_test_{uuid.uuid4().hex[:12]}"
+@pytest.fixture(scope="session")
+def pg_database(pg_server: str) -> Iterator[str]:
+    """One database for the session on the shared server (DROP DATABASE forces a checkpoint,
+    seconds each: tests reset the schema instead)."""
+    name = f"kanal_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     _psql(f"CREATE DATABASE {name}")
-    base = pg_server.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
+    yield f"{pg_server.rsplit('/', 1)[0]}/{name}"
     _psql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """The session database, emptied: stray sessions ended, schema dropped and recreated."""
+    name = pg_database.rsplit("/", 1)[1]
+    _psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+          f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    _psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;", pg_database)
+    return pg_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -1,0 +1,165 @@
+"""The store, run against SQLite and PostgreSQL alike: dedupe by unique key, claims that
+lapse, singleton leases, group completion, scoped listing and cursors."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.ids import new_id
+from gateway.store import ClaimLost, NewRaw, Store, scope_condition, scope_contains
+from normalizers.report import Report
+
+
+def raw(external_id: str, connector: str = "sms_generic", **kw) -> NewRaw:  # type: ignore[no-untyped-def]
+    return NewRaw(id=new_id(), connector=connector, channel="sms", intake="webhook",
+                  external_id=external_id, received_at=datetime.now(UTC), payload=b"{}",
+                  headers={}, message={"x": 1}, **kw)
+
+
+@pytest.fixture
+async def store(db_url):
+    s = Store(db_url)
+    await s.migrate()
+    yield s
+    await s.close()
+
+
+async def test_the_same_message_from_many_requests_at_once_is_stored_once(store):
+    writer = store.writer()
+    results = await asyncio.gather(*(writer.submit([raw("same")]) for _ in range(50)))
+    created = [r[0] for r in results if r[0].created]
+    assert len(created) == 1
+    assert {r[0].ticket for r in results} == {created[0].ticket}  # everyone gets the same ticket
+    assert await store.count_raw() == 1
+    # The same external id on another connector is another message.
+    assert (await writer.submit([raw("same", connector="jaki")]))[0].created
+
+
+async def test_migrations_are_idempotent(store):
+    before = await store.schema_version()
+    await store.migrate()
+    assert await store.schema_version() == before is not None
+
+
+async def test_a_claim_lapses_when_its_worker_dies_and_the_dead_worker_cannot_settle(store):
+    await store.writer().submit([raw(f"c{i}") for i in range(5)])
+    first = await store.claim_raw("worker-a", 10, ttl_s=0.2)
+    assert len(first) == 5
+    assert await store.claim_raw("worker-b", 10, ttl_s=30) == []  # held by worker-a
+    await asyncio.sleep(0.3)
+    second = await store.claim_raw("worker-b", 10, ttl_s=30)
+    assert {r["id"] for r in second} == {r["id"] for r in first}
+    with pytest.raises(ClaimLost):
+        report = Report(id=new_id(), ticket=first[0]["ticket"], channel="sms",
+                        connector="sms_generic", intake="webhook", external_id="c0",
+                        received_at=datetime.now(UTC), owner="province", status="pending_enrichment")
+        await store.settle_raw("worker-a", created=[([first[0]["id"]], report, [])])
+
+
+async def test_concurrent_workers_claim_disjoint_work(store):
+    await store.writer().submit([raw(f"w{i}") for i in range(60)])
+    claims = await asyncio.gather(*(store.claim_raw(f"w-{n}", 7, 30) for n in range(6)))
+    ids = [r["id"] for claim in claims for r in claim]
+    assert len(ids) == len(set(ids)) == 42
+
+
+async def test_a_singleton_lease_passes_on_only_when_it_lapses(store):
+    assert await store.take_lease("poller:imap", "replica-1", 0.3)
+    assert not await store.take_lease("poller:imap", "replica-2", 0.3)
+    assert await store.take_lease("poller:imap", "replica-1", 0.3)  # renewed by its holder
+    await asyncio.sleep(0.4)
+    assert await store.take_lease("poller:imap", "replica-2", 30)
+    assert not await store.take_lease("poller:imap", "replica-1", 30)
+
+
+async def test_state_round_trips_json(store):
+    assert await store.get_state("imap:INBOX") is None
+    await store.set_state("imap:INBOX", {"uidvalidity": 7, "last_uid": 42})
+    await store.set_state("imap:INBOX", {"uidvalidity": 7, "last_uid": 43})
+    assert await store.get_state("imap:INBOX") == {"uidvalidity": 7, "last_uid": 43}
+
+
+async def test_held_parts_are_ripe_when_complete_or_timed_out(store):
+    await store.writer().submit([
+        raw("p1", group_key="concat:a", part_total=2), raw("p2", group_key="concat:a", part_total=2),
+        raw("q1", group_key="concat:b", part_total=3),
+    ])
+    claimed = await store.claim_raw("w", 10, 30)
+    await store.settle_raw("w", held=[r["id"] for r in claimed])
+    assert await store.ripe_groups(timeout_s=3600) == [("concat:a", True)]
+    assert sorted(await store.ripe_groups(timeout_s=0)) == [("concat:a", True), ("concat:b", False)]
+
+
+def report(n: int, owner: str, at: datetime) -> Report:
+    return Report(id=new_id(), ticket=f"KNL-TEST-{n:04d}", channel="sms", connector="sms_generic",
+                  intake="webhook", external_id=f"r{n}", received_at=at, owner=owner,
+                  status="pending_enrichment", text=f"laporan {n}")
+
+
+async def test_listing_is_scoped_ordered_and_paged_by_cursor(store):
+    base = datetime(2026, 11, 1, tzinfo=UTC)
+    owners = ["kelurahan:31.71.06.1001", "kelurahan:31.74.07.1001", "kecamatan:31.71.06",
+              "kota:31.71", "province", "office:inspektorat"]
+    made = []
+    for n in range(30):
+        r = report(n, owners[n % len(owners)], base + timedelta(minutes=n % 10, seconds=n))
+        made.append(r)
+        async with store.write() as conn:
+            await store.insert_report(conn, r, f"raw-{n}", None)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page, cursor = await store.list_reports("kota:31.71", limit=4, cursor=cursor)
+        seen += [r.id for r in page]
+        if cursor is None:
+            break
+    expected = sorted((r for r in made if scope_contains("kota:31.71", r.owner)),
+                      key=lambda r: (r.received_at, r.id), reverse=True)
+    assert seen == [r.id for r in expected]
+    oldest, _ = await store.list_reports("province", limit=3, oldest_first=True)
+    assert [r.received_at for r in oldest] == sorted(r.received_at for r in made)[:3]
+    found, _ = await store.list_reports("province", q="LAPORAN 7")
+    assert {r.text for r in found} == {"laporan 7"}
+    stats = await store.stats("kelurahan:31.71.06.1001")
+    assert stats["by_owner"] == {"kelurahan:31.71.06.1001": 5}
+
+
+@functools.cache
+def _scope_engine():  # type: ignore[no-untyped-def]
+    from sqlalchemy import create_engine
+
+    from gateway.schema import metadata, reports
+
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine, tables=[reports])
+    return engine
+
+
+@given(
+    scope=st.sampled_from(["province", "kota:31.71", "kecamatan:31.71.06", "kelurahan:31.71.06.1001",
+                           "office:inspektorat", "kota:31.7", "kecamatan:31.71.0"]),
+    owner=st.sampled_from(["province", "kota:31.71", "kota:31.72", "kecamatan:31.71.06",
+                           "kecamatan:31.71.061", "kelurahan:31.71.06.1001", "kelurahan:31.72.01.1001",
+                           "office:inspektorat", "office:balai_kota"]),
+)
+def test_the_sql_scope_rule_and_the_in_memory_one_agree(scope, owner):
+    from sqlalchemy import delete, insert, select
+
+    from gateway.schema import reports
+
+    engine = _scope_engine()
+    with engine.begin() as conn:
+        conn.execute(delete(reports))
+        conn.execute(insert(reports).values(
+            id="r", ticket="t", raw_message_id="m", channel="sms", connector="c",
+            received_at=datetime.now(UTC), updated_at=datetime.now(UTC), status="received",
+            owner=owner, geo_tagged=False, category_code="unknown", search_text="", version=1,
+            attempts=0, doc="{}"))
+        visible = conn.execute(select(reports.c.id).where(scope_condition(scope))).first() is not None
+    assert visible == scope_contains(scope, owner)
