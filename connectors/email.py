@@ -790,12 +790,19 @@ def _split_raw(raw: bytes) -> bytes:
 
 
 def _fallback_id(date: str | None, sender: str | None, raw: bytes) -> str:
+    """Date + From + body when there is no Message-ID (PROTOCOLS §5), so a copy that gained
+    transport headers (Received:, an IMAP copy of SMTP mail) still dedupes. Without Date
+    and From, or without a body, those would not tell two different messages apart: then
+    the whole bytes decide, and only an exact redelivery counts as the same message."""
+    body = _split_raw(raw)
+    if not (date and sender and body):
+        return "sha256-raw:" + hashlib.sha256(raw).hexdigest()
     digest = hashlib.sha256()
-    digest.update((date or "").encode("utf-8", "surrogateescape"))
+    digest.update(date.encode("utf-8", "surrogateescape"))
     digest.update(b"\n")
-    digest.update((sender or "").encode("utf-8", "surrogateescape"))
+    digest.update(sender.encode("utf-8", "surrogateescape"))
     digest.update(b"\n")
-    digest.update(_split_raw(raw))
+    digest.update(body)
     return "sha256:" + digest.hexdigest()
 
 

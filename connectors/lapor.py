@@ -18,7 +18,7 @@ from connectors.base import (
     WireResponse,
     verify_kanal_signature,
 )
-from connectors.jaki import (
+from connectors.kanal_format import (
     optional_bool,
     read_coordinates,
     read_object,

@@ -17,7 +17,7 @@ from connectors.base import (
     WireResponse,
     verify_kanal_signature,
 )
-from connectors.jaki import read_object, require_id, require_str, require_time
+from connectors.kanal_format import read_object, require_id, require_str, require_time
 
 
 class GenericSmsConnector:
