@@ -1,0 +1,96 @@
+"""The one way e-mail enters kanal: the exact message bytes, read by `parse_email`, stored.
+
+Shared by the SMTP listener, the IMAP poller, `kanal import mbox` and `kanal ingest
+--connector email`, so every intake dedupes the same way: on (connector "email",
+external id), the external id being the Message-ID or, without one, a hash of the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from connectors.base import MalformedPayload, WireRequest
+from connectors.email import parse_email
+from gateway.ids import new_id
+from gateway.runtime import Runtime
+from gateway.store import NewRaw, StoredRaw
+from gateway.webhooks import malformed_raw, stored_headers
+
+CONNECTOR = "email"
+CHANNEL = "email"
+
+
+@dataclass(frozen=True, slots=True)
+class MailEnvelope:
+    """How one message reached kanal: never part of the message, kept beside it."""
+
+    intake: str  # smtp | poll | import
+    source: str  # e.g. "smtp:127.0.0.1", "imap:INBOX:1700000000:42", "mbox:file:7"
+    received_at: datetime
+    extra_headers: tuple[tuple[str, str], ...] = ()
+    # Backfills (mbox) keep the time the citizen wrote, when the Date header is believable.
+    prefer_message_date: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedMail:
+    row: NewRaw
+    malformed: str | None  # why the bytes could not be read as e-mail (stored as failed)
+
+
+def prepare_mail(raw: bytes, envelope: MailEnvelope) -> PreparedMail:
+    """The raw row for one message; never raises (unreadable mail is kept as a failed raw)."""
+    wire = WireRequest(
+        method=envelope.intake.upper(),
+        url=f"mail://{envelope.source}",
+        path="",
+        query=(),
+        headers=dict(envelope.extra_headers),
+        body=raw,
+        remote=envelope.source,
+    )
+    try:
+        message = parse_email(
+            raw, received_at=envelope.received_at, intake_id=envelope.source, connector=CONNECTOR
+        )
+    except MalformedPayload as exc:
+        return PreparedMail(
+            malformed_raw(CONNECTOR, CHANNEL, wire, envelope.intake, str(exc)), str(exc)
+        )
+    if envelope.prefer_message_date:
+        written = _message_date(message.extra.get("date_iso"))
+        if written is not None and written <= envelope.received_at:
+            message.received_at = written
+    row = NewRaw(
+        id=new_id(),
+        connector=CONNECTOR,
+        channel=CHANNEL,
+        intake=envelope.intake,
+        external_id=message.external_id[:255],
+        received_at=message.received_at,
+        payload=raw,
+        headers=stored_headers(wire),
+        message=message.to_json(),
+    )
+    return PreparedMail(row, None)
+
+
+async def store_mail(runtime: Runtime, prepared: Sequence[PreparedMail]) -> list[StoredRaw]:
+    """Durably store (one group commit); raises whatever the store raises."""
+    stored = await runtime.store.writer().submit([p.row for p in prepared])
+    for item, p in zip(stored, prepared, strict=True):
+        if item.created and p.malformed is None:
+            runtime.metrics.raw_messages_stored.labels(CONNECTOR, p.row.intake).inc()
+    return stored
+
+
+def _message_date(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
