@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import parse_qsl
@@ -143,15 +143,52 @@ class RawMessage:
     extra: dict[str, Any] = field(default_factory=dict)  # channel fields worth keeping, JSON-safe
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["received_at"] = self.received_at.isoformat()
-        data["attachments"] = [
-            {**asdict(a), "data": base64.b64encode(a.data).decode() if a.data else None}
-            for a in self.attachments
-        ]
-        data["part"] = list(self.part) if self.part else None
-        data["in_reply_to"] = list(self.in_reply_to)
-        return data
+        # Written out by hand: dataclasses.asdict deep-copies, and this runs per webhook.
+        s, c = self.sender, self.coordinates
+        return {
+            "connector": self.connector,
+            "channel": self.channel,
+            "external_id": self.external_id,
+            "received_at": self.received_at.isoformat(),
+            "sender": {
+                "user_id": s.user_id,
+                "name": s.name,
+                "phone": s.phone,
+                "email": s.email,
+                "handle": s.handle,
+            },
+            "text": self.text,
+            "title": self.title,
+            "coordinates": None
+            if c is None
+            else {
+                "lat": c.lat,
+                "lon": c.lon,
+                "accuracy_m": c.accuracy_m,
+                "address": c.address,
+                "source": c.source,
+            },
+            "location_hint": self.location_hint,
+            "attachments": [
+                {
+                    "url": a.url,
+                    "content_type": a.content_type,
+                    "filename": a.filename,
+                    "data": base64.b64encode(a.data).decode() if a.data else None,
+                    "file_id": a.file_id,
+                }
+                for a in self.attachments
+            ],
+            "category_hint": self.category_hint,
+            "confidential": self.confidential,
+            "anonymous": self.anonymous,
+            "group_key": self.group_key,
+            "part": list(self.part) if self.part else None,
+            "in_reply_to": list(self.in_reply_to),
+            "automated": self.automated,
+            "kind": self.kind,
+            "extra": self.extra,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RawMessage:
@@ -176,7 +213,7 @@ class RawMessage:
             confidential=bool(data.get("confidential")),
             anonymous=bool(data.get("anonymous")),
             group_key=data.get("group_key"),
-            part=tuple(data["part"]) if data.get("part") else None,  # type: ignore[arg-type]
+            part=(int(data["part"][0]), int(data["part"][1])) if data.get("part") else None,
             in_reply_to=tuple(data.get("in_reply_to") or ()),
             automated=data.get("automated"),
             kind=data.get("kind") or "message",

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
@@ -515,14 +515,14 @@ class _Harvest:
             self.flags.append(name)
 
 
-def _safe_content_type(part: EmailMessage) -> str:
+def _safe_content_type(part: Message) -> str:
     try:
         return part.get_content_type()
     except Exception:  # a garbage Content-Type header must not sink the message
         return "application/octet-stream"
 
 
-def _payload_bytes(part: EmailMessage, harvest: _Harvest, where: str) -> bytes:
+def _payload_bytes(part: Message, harvest: _Harvest, where: str) -> bytes:
     try:
         payload = part.get_payload(decode=True)
     except Exception as exc:  # decoders raise on some hostile transfer encodings
@@ -533,7 +533,7 @@ def _payload_bytes(part: EmailMessage, harvest: _Harvest, where: str) -> bytes:
     return b""
 
 
-def _part_text(part: EmailMessage, harvest: _Harvest, where: str) -> str:
+def _part_text(part: Message, harvest: _Harvest, where: str) -> str:
     data = _payload_bytes(part, harvest, where)
     try:
         charset = part.get_param("charset")
@@ -564,7 +564,7 @@ def _filename(part: EmailMessage) -> str | None:
     return name[:255] if name else None
 
 
-def _pick_body(msg: EmailMessage, harvest: _Harvest, where: str) -> EmailMessage | None:
+def _pick_body(msg: EmailMessage, harvest: _Harvest, where: str) -> Message | None:
     """The part holding the message text: plain preferred, HTML when plain is empty."""
     try:
         plain = msg.get_body(preferencelist=("plain",))
@@ -640,7 +640,7 @@ def _nested_message(part: EmailMessage, harvest: _Harvest, where: str) -> EmailM
 
 def _walk(
     part: EmailMessage,
-    body: EmailMessage | None,
+    body: Message | None,
     harvest: _Harvest,
     depth: int,
     path: str,
@@ -659,7 +659,7 @@ def _walk(
 def _walk_part(
     part: EmailMessage,
     content_type: str,
-    body: EmailMessage | None,
+    body: Message | None,
     harvest: _Harvest,
     depth: int,
     path: str,
@@ -700,7 +700,7 @@ def _walk_part(
 
 def _read_parts(
     msg: EmailMessage, harvest: _Harvest, depth: int, path: str
-) -> tuple[str, EmailMessage | None]:
+) -> tuple[str, Message | None]:
     """The message's full body text (before quote stripping), collecting attachments."""
     body = _pick_body(msg, harvest, path)
     text = _part_text(body, harvest, f"{path} body") if body is not None else ""

@@ -20,7 +20,8 @@ def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Applic
     settings = runtime.settings
     app = web.Application(
         middlewares=[] if operations_only else [api_middleware(api)],
-        client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes) + 65536,
+        client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes)
+        + 65536,
     )
     app[RUNTIME] = runtime
     app.router.add_get("/healthz", healthz)
@@ -29,6 +30,15 @@ def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Applic
     if not operations_only:
         add_webhook_routes(app, runtime)
         add_api_routes(app, api)
+        from gateway.crm_web import add_routes as add_crm_routes  # media_url, /track, retry
+
+        add_crm_routes(app, runtime)
+        from gateway.desk import add_routes as add_desk_routes  # sign-in, /desk, /static
+
+        add_desk_routes(app, runtime)
+        from gateway.admin_pages import add_routes as add_admin_routes  # /admin pages
+
+        add_admin_routes(app, runtime)
     return app
 
 
@@ -46,21 +56,30 @@ async def readyz(request: web.Request) -> web.Response:
         version = await runtime.store.schema_version()
     except (StoreUnavailable, OSError) as exc:
         return web.json_response(
-            {"status": "unavailable", "store": {"ok": False, "error": str(exc)[:200]},
-             "components": components},
+            {
+                "status": "unavailable",
+                "store": {"ok": False, "error": str(exc)[:200]},
+                "components": components,
+            },
             status=503,
         )
     except Exception as exc:  # a store that answers nonsense is not ready either
         return web.json_response(
-            {"status": "unavailable", "store": {"ok": False, "error": type(exc).__name__},
-             "components": components},
+            {
+                "status": "unavailable",
+                "store": {"ok": False, "error": type(exc).__name__},
+                "components": components,
+            },
             status=503,
         )
     head = head_revision()
     if version != head:
         return web.json_response(
-            {"status": "unmigrated", "store": {"ok": True, "schema": version, "head": head},
-             "components": components},
+            {
+                "status": "unmigrated",
+                "store": {"ok": True, "schema": version, "head": head},
+                "components": components,
+            },
             status=503,
         )
     return web.json_response(

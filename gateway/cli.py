@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,9 @@ class UsageError(Exception):
 
 
 def _config_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="TOML file (default $KANAL_CONFIG, ./kanal.toml)")
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML file (default $KANAL_CONFIG, ./kanal.toml)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +71,9 @@ class _ExtraCommands:
 
     def __init__(self) -> None:
         self.builders: list[Callable[[Any], None]] = []
-        self.handlers: dict[str, Callable[[argparse.Namespace, LoadedConfig], Awaitable[int]]] = {}
+        self.handlers: dict[
+            str, Callable[[argparse.Namespace, LoadedConfig], Coroutine[Any, Any, int]]
+        ] = {}
 
     def extend_parser(self, sub: Any) -> None:
         for build in self.builders:
@@ -116,7 +120,7 @@ async def _with_store(loaded: LoadedConfig, work: Callable[[Any], Awaitable[int]
 async def cmd_token(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from gateway.auth import hash_token, new_token
 
-    if args.token_command == "create":
+    if args.token_command == "create":  # noqa: S105 (a subcommand name)
         _validate_scope(args.scope, loaded)
         token = new_token()
 
@@ -132,13 +136,15 @@ async def cmd_token(args: argparse.Namespace, loaded: LoadedConfig) -> int:
             return 0
 
         return await _with_store(loaded, create)
-    if args.token_command == "list":
+    if args.token_command == "list":  # noqa: S105 (a subcommand name)
 
         async def show(store: Any) -> int:
             for row in await store.list_tokens():
                 state = f"revoked {row['revoked_at']:%Y-%m-%d}" if row["revoked_at"] else "active"
-                print(f"{row['name']}\t{row['role']}\t{row['scope']}\t{state}\t"
-                      f"created {row['created_at']:%Y-%m-%d %H:%M}")
+                print(
+                    f"{row['name']}\t{row['role']}\t{row['scope']}\t{state}\t"
+                    f"created {row['created_at']:%Y-%m-%d %H:%M}"
+                )
             return 0
 
         return await _with_store(loaded, show)
@@ -168,7 +174,7 @@ async def cmd_ingest(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     summary = {"stored": 0, "duplicate": 0, "rejected": 0}
     try:
         for file in args.files:
-            body = Path(file).read_bytes()
+            body = await asyncio.to_thread(Path(file).read_bytes)
             if args.connector in INGESTERS:
                 created = await INGESTERS[args.connector](runtime, body, file)
                 summary["stored" if created else "duplicate"] += 1
@@ -185,7 +191,9 @@ async def cmd_ingest(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                 remote="import",
             )
             try:
-                _, stored = await ingest_wire(runtime, connector, wire, intake="import", verify=False)
+                _, stored = await ingest_wire(
+                    runtime, connector, wire, intake="import", verify=False
+                )
             except ConnectorError as exc:
                 summary["rejected"] += 1
                 print(f"{file}: {exc}", file=sys.stderr)
@@ -195,8 +203,10 @@ async def cmd_ingest(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         await make_pipeline(runtime).drain()
     finally:
         await runtime.store.close()
-    print(f"stored {summary['stored']}, duplicates {summary['duplicate']}, "
-          f"rejected {summary['rejected']}")
+    print(
+        f"stored {summary['stored']}, duplicates {summary['duplicate']}, "
+        f"rejected {summary['rejected']}"
+    )
     return 0 if summary["rejected"] == 0 else 1
 
 
@@ -217,8 +227,10 @@ async def cmd_inbox(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
         runtime = build_runtime(loaded, store=store)
         await make_pipeline(runtime).drain()
-        print(f"{n} raw messages queued for normalization again; "
-              f"{await store.count_raw('failed')} still failing")
+        print(
+            f"{n} raw messages queued for normalization again; "
+            f"{await store.count_raw('failed')} still failing"
+        )
         return 0
 
     return await _with_store(loaded, retry)
@@ -240,6 +252,9 @@ def cmd_check_config(loaded: LoadedConfig) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from gateway.server import load_service_modules
+
+    load_service_modules()  # they add commands (EXTRA_COMMANDS) and ingesters
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -260,14 +275,19 @@ def main(argv: list[str] | None = None) -> int:
         for warning in loaded.warnings:
             log.warning("%s", warning)
         if args.command in ("serve", "poll"):
-            if loaded.embedded_default:
-                print(f"kanal: no configuration found; running the embedded default. "
-                      f"Webhook secrets are in {loaded.secrets_file.resolve()}", flush=True)  # type: ignore[union-attr]
+            if loaded.embedded_default and loaded.secrets_file is not None:
+                print(
+                    f"kanal: no configuration found; running the embedded default. "
+                    f"Webhook secrets are in {loaded.secrets_file.resolve()}",
+                    flush=True,
+                )
             from gateway.server import run
 
             asyncio.run(run(loaded, operations_only=args.command == "poll"))
             return 0
-        handlers: dict[str, Callable[[argparse.Namespace, LoadedConfig], Awaitable[int]]] = {
+        handlers: dict[
+            str, Callable[[argparse.Namespace, LoadedConfig], Coroutine[Any, Any, int]]
+        ] = {
             "token": cmd_token,
             "ingest": cmd_ingest,
             "inbox": cmd_inbox,
@@ -292,4 +312,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m gateway.cli`: run the imported module's main, whose EXTRA_COMMANDS and
+    # INGESTERS are the ones service modules register into (not this __main__ copy's).
+    from gateway.cli import main as imported_main
+
+    sys.exit(imported_main())

@@ -54,6 +54,11 @@ class ServerConfig(Strict):
     max_upload_bytes: int = Field(default=20_971_520, gt=0)
     session_secret: str = ""
     session_secret_file: str = ""
+    session_idle_minutes: float = Field(default=30.0, gt=0)  # desk/admin sign-in idle timeout
+    # Signs the expiring media_url links handed to the CRM; when unset, a random secret
+    # is drawn once and kept in the store (kv_state), so every replica signs alike.
+    media_secret: str = ""
+    media_secret_file: str = ""
 
     @field_validator("http")
     @classmethod
@@ -98,6 +103,16 @@ class CrmConfig(Strict):
     timeout_s: float = Field(default=15.0, gt=0)
     status_poll_interval_s: float = Field(default=300.0, gt=0)
     media_url_ttl_s: int = Field(default=30 * 86400, gt=0)
+    # Sent for reports whose category is "unknown" or has no service code of its own.
+    default_service_code: str = Field(default="LAIN", min_length=1)
+    # Retry policy (crm_client.RetryPolicy) and circuit breaker (crm_client.CircuitBreaker).
+    retry_base_s: float = Field(default=5.0, gt=0)
+    retry_max_delay_s: float = Field(default=3600.0, gt=0)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_reset_s: float = Field(default=30.0, ge=0)
+    # A replica's claim on a report it is posting; lapses (another replica takes over) if
+    # the replica dies. Must outlast one CRM exchange (timeout_s).
+    claim_ttl_s: float = Field(default=120.0, gt=0)
 
 
 class OfficeConfig(Strict):
@@ -105,11 +120,20 @@ class OfficeConfig(Strict):
 
 
 class PipelineConfig(Strict):
-    batch_size: int = Field(default=64, ge=1, le=1000)
+    batch_size: int = Field(default=200, ge=1, le=1000)
     # How long the parts of a multipart SMS wait for each other before going on incomplete.
     sms_parts_timeout_s: float = Field(default=600.0, gt=0)
     # A citizen's DM messages within this window become one report.
     conversation_window_s: float = Field(default=120.0, ge=0)
+    # Attachments sent as links or platform file ids (gateway/media_fetch.py): attempts
+    # before an attachment is marked unavailable, first retry delay, per-fetch timeout.
+    media_attempts: int = Field(default=4, ge=1, le=20)
+    media_retry_base_s: float = Field(default=2.0, gt=0)
+    media_timeout_s: float = Field(default=30.0, gt=0)
+    media_concurrency: int = Field(default=4, ge=1, le=64)
+    # TEST ONLY: lets media be fetched from loopback addresses (local fakes). Private,
+    # link-local and multicast addresses stay refused. Logged as a warning at every start.
+    allow_private_media_hosts: bool = False
     claim_ttl_s: float = Field(default=60.0, gt=0)
 
 
@@ -117,6 +141,8 @@ class ConnectorConfig(Strict):
     enabled: bool = False
     owner: str = "province"
     allow_unsigned: bool = False
+    # Hosts attachments may be fetched from ("*.example.com" = any subdomain); none = none.
+    media_hosts: list[str] = Field(default_factory=list)
 
     @field_validator("owner")
     @classmethod
@@ -132,6 +158,11 @@ class SmsTwilioConfig(ConnectorConfig):
     auth_token: str = ""
     auth_token_file: str = ""
     account_sid: str = ""
+    media_hosts: list[str] = Field(default_factory=lambda: ["api.twilio.com", "*.twiliocdn.com"])
+    # Outbound SMS (acknowledgements): REST base URL (tests point it at a local fake) and
+    # the sender number when the inbound `To` is not to be used.
+    api_base_url: str = "https://api.twilio.com"
+    from_number: str = ""
 
 
 class SmsVonageConfig(ConnectorConfig):
@@ -142,6 +173,8 @@ class SmsVonageConfig(ConnectorConfig):
     api_key: str = ""
     api_secret: str = ""
     api_secret_file: str = ""
+    api_base_url: str = "https://rest.nexmo.com"  # outbound SMS API (tests: a local fake)
+    from_number: str = ""  # sender id for outbound SMS; default: the number the citizen texted
 
 
 class SecretConfig(ConnectorConfig):
@@ -155,6 +188,12 @@ class SmsKannelConfig(SecretConfig):
     sendsms_user: str = ""
     sendsms_password: str = ""
     sendsms_password_file: str = ""
+
+
+class SmsGenericConfig(SecretConfig):
+    # Optional: where kanal POSTs outbound SMS (JSON {"id","to","from","text"}, signed with
+    # X-Kanal-Signature over the body with `secret`). Empty: no replies through this gateway.
+    reply_url: str = ""
 
 
 class LaporConfig(SecretConfig):
@@ -184,6 +223,10 @@ class MetaConfig(ConnectorConfig):
     app_secret: str = ""
     app_secret_file: str = ""
     accounts: dict[str, MetaAccount] = Field(default_factory=dict)
+    media_hosts: list[str] = Field(
+        default_factory=lambda: ["*.fbcdn.net", "*.cdninstagram.com", "lookaside.fbsbx.com"]
+    )
+    graph_url: str = "https://graph.facebook.com"  # Send API base (tests: a local fake)
 
 
 class TwitterConfig(ConnectorConfig):
@@ -199,6 +242,9 @@ class TwitterConfig(ConnectorConfig):
     user_id: str = ""
     mode: Literal["webhook", "polling"] = "webhook"
     poll_interval_s: float = Field(default=60.0, gt=0)
+    media_hosts: list[str] = Field(
+        default_factory=lambda: ["pbs.twimg.com", "video.twimg.com", "ton.twitter.com"]
+    )
 
 
 class TelegramConfig(ConnectorConfig):
@@ -210,6 +256,9 @@ class TelegramConfig(ConnectorConfig):
     mode: Literal["webhook", "polling"] = "webhook"
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
+    # polling: one run long-polls getUpdates for about this long (the scheduler's interval).
+    poll_interval_s: float = Field(default=30.0, ge=1)
+    # (media_hosts empty = the host of base_file_url, where getFile's files live)
 
 
 class EmailConfig(ConnectorConfig):
@@ -227,6 +276,11 @@ class EmailConfig(ConnectorConfig):
     imap_move_to: str = "Processed"
     imap_lookback_days: int = Field(default=0, ge=0)
     imap_poll_interval_s: float = Field(default=60.0, gt=0)
+    # imap_after = "flag": the flag set on stored mail ("\\Seen" marks it read for people too).
+    imap_flag: str = "$KanalStored"
+    # Wait with IMAP IDLE between polls when the server offers it (new mail in about a second).
+    imap_idle: bool = True
+    imap_timeout_s: float = Field(default=30.0, gt=0)
     smtp_relay: str = ""
     from_address: str = ""
 
@@ -241,7 +295,7 @@ class ChannelsConfig(Strict):
     sms_twilio: SmsTwilioConfig = Field(default_factory=SmsTwilioConfig)
     sms_vonage: SmsVonageConfig = Field(default_factory=SmsVonageConfig)
     sms_kannel: SmsKannelConfig = Field(default_factory=SmsKannelConfig)
-    sms_generic: SecretConfig = Field(default_factory=SecretConfig)
+    sms_generic: SmsGenericConfig = Field(default_factory=SmsGenericConfig)
     jaki: SecretConfig = Field(default_factory=SecretConfig)
     lapor: LaporConfig = Field(default_factory=LaporConfig)
     meta: MetaConfig = Field(default_factory=MetaConfig)
@@ -252,7 +306,31 @@ class ChannelsConfig(Strict):
 
 
 class NotifyConfig(Strict):
+    """Messages back to citizens (gateway/notify.py): acknowledgements and "done" news."""
+
     language: Literal["id", "en"] = "id"
+    ack_enabled: bool = True
+    # Channels whose citizens hear when their report is done ([] turns the news off).
+    done_channels: list[str] = Field(
+        default_factory=lambda: ["sms", "email", "telegram", "facebook", "instagram", "twitter"]
+    )
+    templates_dir: str = ""  # default: config/notify of the installation
+    lookback_days: float = Field(default=7.0, gt=0)  # reports older than this get no ack
+    done_lookback_days: float = Field(default=180.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)  # recent reports, and due sends
+    scan_interval_s: float = Field(default=30.0, gt=0)  # the whole look-back window, done news
+    per_hour: int = Field(default=3, ge=1)  # messages per recipient, counted from `outbound`
+    per_day: int = Field(default=10, ge=1)
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_s: float = Field(default=10.0, gt=0)
+    retry_max_delay_s: float = Field(default=1800.0, gt=0)
+    timeout_s: float = Field(default=15.0, gt=0)
+    claim_ttl_s: float = Field(default=60.0, gt=0)  # must outlast one provider exchange
+    concurrency: int = Field(default=4, ge=1, le=64)
+    meta_window_h: float = Field(default=24.0, gt=0)  # Meta's standard messaging window
+    # A send interrupted after it may have reached the provider (crash, lapsed claim, read
+    # timeout) is NOT sent again by default: at most once. True: at least once.
+    resend_when_unsure: bool = False
 
 
 class Settings(Strict):
@@ -268,7 +346,8 @@ class Settings(Strict):
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}
 
     def connector(self, name: str) -> ConnectorConfig:
-        return getattr(self.channels, name)  # type: ignore[no-any-return]
+        section: ConnectorConfig = getattr(self.channels, name)
+        return section
 
 
 CONNECTOR_NAMES = tuple(ChannelsConfig.model_fields)
@@ -323,7 +402,9 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     """Read the config file (explicit, $KANAL_CONFIG, ./kanal.toml, or none) and the environment."""
     env = dict(os.environ if environ is None else environ)
     problems: list[str] = []
-    chosen = path or env.get("KANAL_CONFIG") or ("kanal.toml" if Path("kanal.toml").exists() else None)
+    chosen = (
+        path or env.get("KANAL_CONFIG") or ("kanal.toml" if Path("kanal.toml").exists() else None)
+    )
     data: dict[str, Any] = {}
     inline: list[str] = []
     if chosen:
@@ -350,11 +431,20 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
         raise ConfigError(problems)
     loaded = LoadedConfig(settings, chosen or "built-in defaults", embedded, secrets_file)
     loaded.inline_secret_paths = inline
-    loaded.warnings += [f"{p}: secret given inline; prefer the environment or {p}_file" for p in inline]
+    loaded.warnings += [
+        f"{p}: secret given inline; prefer the environment or {p}_file" for p in inline
+    ]
     for name in CONNECTOR_NAMES:
         section = settings.connector(name)
         if section.enabled and section.allow_unsigned:
-            loaded.warnings.append(f"channels.{name}: allow_unsigned is set; requests are not verified")
+            loaded.warnings.append(
+                f"channels.{name}: allow_unsigned is set; requests are not verified"
+            )
+    if settings.pipeline.allow_private_media_hosts:
+        loaded.warnings.append(
+            "pipeline.allow_private_media_hosts is set (TEST ONLY): "
+            "media may be fetched from loopback addresses"
+        )
     return loaded
 
 
@@ -416,6 +506,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
         if not section.enabled or section.allow_unsigned:
             continue
         for key in section.SECRET_FIELDS:
+            if key == "secret_token" and getattr(section, "mode", "") == "polling":
+                continue  # Telegram getUpdates: no webhook, so no webhook secret
             try:
                 present = read_secret(section, key)
             except OSError as exc:
@@ -436,6 +528,12 @@ def _semantic_problems(settings: Settings) -> list[str]:
             problems.append("crm.endpoint: must be an http:// or https:// URL")
         if not (settings.crm.api_key or settings.crm.api_key_file):
             problems.append("crm.api_key: required when crm.mode = 'open311' (or api_key_file)")
+    if settings.notify.claim_ttl_s <= settings.notify.timeout_s:
+        problems.append("notify.claim_ttl_s: must be longer than notify.timeout_s")
+    if settings.crm.claim_ttl_s <= settings.crm.timeout_s:
+        problems.append("crm.claim_ttl_s: must be longer than crm.timeout_s")
+    if settings.crm.retry_max_delay_s < settings.crm.retry_base_s:
+        problems.append("crm.retry_max_delay_s: must be at least crm.retry_base_s")
     for account_id, account in settings.channels.meta.accounts.items():
         if account.owner.startswith("office:") and account.owner[7:] not in offices:
             problems.append(f"channels.meta.accounts.{account_id}.owner: unknown office")

@@ -16,6 +16,7 @@ def new_id() -> str:
 
 
 def new_ticket() -> str:
-    """`KNL-XXXX-XXXX`: 40 random bits, not guessable from other tickets."""
-    chars = "".join(secrets.choice(TICKET_ALPHABET) for _ in range(8))
+    """`KNL-XXXX-XXXX`: 40 random bits (one read of the OS's CSPRNG), not guessable."""
+    bits = int.from_bytes(secrets.token_bytes(5), "big")
+    chars = "".join(TICKET_ALPHABET[(bits >> shift) & 31] for shift in range(35, -1, -5))
     return f"KNL-{chars[:4]}-{chars[4:]}"

@@ -62,7 +62,10 @@ class Metrics:
             "kanal_smtp_messages_total", "SMTP transactions by outcome.", ["outcome"], registry=r
         )
         self.api_requests = Counter(
-            "kanal_api_requests_total", "Admin API requests by status class.", ["status"], registry=r
+            "kanal_api_requests_total",
+            "Admin API requests by status class.",
+            ["status"],
+            registry=r,
         )
 
     def render(self) -> bytes:

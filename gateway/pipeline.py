@@ -14,7 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import RawMessage
+from gateway import media_fetch
+from gateway.conversations import Conversations
 from gateway.ids import new_id
+from gateway.mail_threads import thread_follow_up, threads_by_email
 from gateway.metrics import Metrics
 from gateway.store import ClaimLost, Store, StoreUnavailable
 from normalizers.canonical import build_report
@@ -39,6 +42,8 @@ class Pipeline:
         claim_ttl_s: float = 60.0,
         parts_timeout_s: float = 600.0,
         idle_poll_s: float = 0.5,
+        coalesce_s: float = 0.05,
+        conversation_window_s: float = 120.0,
     ):
         self.store = store
         self.areas = areas
@@ -50,6 +55,12 @@ class Pipeline:
         self.claim_ttl_s = claim_ttl_s
         self.parts_timeout_s = parts_timeout_s
         self.idle_poll_s = idle_poll_s
+        self.coalesce_s = coalesce_s
+        # DM conversations and albums gather into one report (gateway/conversations.py).
+        self.conversations = Conversations(
+            store, window_s=conversation_window_s, areas=areas, taxonomy=taxonomy, owner_of=owner_of
+        )
+        media_fetch.install(store)  # reports with linked attachments get media jobs
         self._wake = asyncio.Event()
         store.on_new_work.append(self._wake.set)
 
@@ -61,6 +72,7 @@ class Pipeline:
         backoff = 1.0
         while True:
             try:
+                await self._yield_to_intake()
                 done = await self.process_once()
                 done += await self.finish_groups()
                 backoff = 1.0
@@ -79,6 +91,16 @@ class Pipeline:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.idle_poll_s)
                 except TimeoutError:
                     pass
+
+    async def _yield_to_intake(self) -> None:
+        """Acknowledging webhooks comes first: let new messages gather (fewer, larger write
+        transactions) and let a busy inbox writer go ahead, for a bounded time."""
+        await asyncio.sleep(self.coalesce_s)
+        writer = self.store.writer()
+        for _ in range(20):
+            if not writer.busy:
+                return
+            await asyncio.sleep(self.coalesce_s)
 
     async def drain(self, rounds: int = 1000) -> int:
         """Process until nothing is left (tests and `kanal ingest`)."""
@@ -101,16 +123,39 @@ class Pipeline:
         held: list[str] = []
         failed: list[tuple[str, str]] = []
         ignored: list[tuple[str, str]] = []
+        follow_ups: list[Any] = []  # e-mail replies to an existing report
+        made_here: dict[str, str] = {}  # external id / ticket → report id, for this batch
+        group_keys: dict[str, str | None] = {}  # report id → its conversation's key
         for row in rows:
             try:
                 message = self._message(row)
                 if message.part is not None and message.group_key:
                     held.append(row["id"])
                     continue
+                if message.kind == "delete":
+                    unsent = await self.conversations.unsent(
+                        message, row["id"], self._now(), made_here
+                    )
+                    if unsent is not None:
+                        follow_ups.append(unsent)
+                        continue
                 if message.kind in ("edit", "delete"):
                     # Edits (live locations) and unsends stay on record against the earlier
                     # message; they never become reports of their own.
                     ignored.append((row["id"], f"{message.kind} of an earlier message"))
+                    continue
+                if threads_by_email(message):
+                    found = await thread_follow_up(
+                        self.store, message, row["id"], self._now(), made_here
+                    )
+                    if found is not None:
+                        follow_ups.append(found)
+                        continue
+                joined = await self.conversations.follow_up(
+                    message, row["id"], row["intake"], self._now(), made_here
+                )
+                if joined is not None:
+                    follow_ups.append(joined)
                     continue
                 normalized = build_report(
                     [message],
@@ -123,12 +168,24 @@ class Pipeline:
                     taxonomy=self.taxonomy,
                 )
                 created.append(([row["id"]], normalized.report, normalized.blobs))
+                made_here[message.external_id] = made_here[row["ticket"]] = normalized.report.id
+                group_keys[normalized.report.id] = self.conversations.note_created(
+                    made_here, message, normalized.report
+                )
+            except StoreUnavailable:
+                raise  # the claims lapse and the batch is taken again; nothing is marked failed
             except Exception as exc:  # stays stored, flagged, visible in /api/v1/inbox
                 log.warning("raw message %s failed normalization: %s", row["id"], type(exc).__name__)
                 failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
         try:
             await self.store.settle_raw(
-                self.worker_id, created=created, held=held, failed=failed, ignored=ignored
+                self.worker_id,
+                created=created,
+                held=held,
+                failed=failed,
+                ignored=ignored,
+                follow_ups=follow_ups,
+                group_keys=group_keys,
             )
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")

@@ -32,12 +32,17 @@ def _factories(loaded: LoadedConfig) -> dict[str, Callable[[], WebhookConnector]
 
     def make(module: str, cls: str, **kwargs: Any) -> Callable[[], WebhookConnector]:
         def build() -> WebhookConnector:
-            return getattr(importlib.import_module(f"connectors.{module}"), cls)(**kwargs)  # type: ignore[no-any-return]
+            connector: WebhookConnector = getattr(
+                importlib.import_module(f"connectors.{module}"), cls
+            )(**kwargs)
+            return connector
 
         return build
 
     return {
-        "sms_twilio": make("sms_twilio", "TwilioConnector", auth_token=secret("sms_twilio", "auth_token")),
+        "sms_twilio": make(
+            "sms_twilio", "TwilioConnector", auth_token=secret("sms_twilio", "auth_token")
+        ),
         "sms_vonage": make(
             "sms_vonage",
             "VonageConnector",
@@ -45,7 +50,9 @@ def _factories(loaded: LoadedConfig) -> dict[str, Callable[[], WebhookConnector]
             signature_method=s.sms_vonage.signature_method,
         ),
         "sms_kannel": make("sms_kannel", "KannelConnector", secret=secret("sms_kannel", "secret")),
-        "sms_generic": make("sms_generic", "GenericSmsConnector", secret=secret("sms_generic", "secret")),
+        "sms_generic": make(
+            "sms_generic", "GenericSmsConnector", secret=secret("sms_generic", "secret")
+        ),
         "jaki": make("jaki", "JakiConnector", secret=secret("jaki", "secret")),
         "lapor": make("lapor", "LaporConnector", secret=secret("lapor", "secret")),
         "meta": make(
@@ -61,7 +68,9 @@ def _factories(loaded: LoadedConfig) -> dict[str, Callable[[], WebhookConnector]
             consumer_secret=secret("twitter", "consumer_secret"),
             own_user_ids={s.twitter.user_id} if s.twitter.user_id else None,
         ),
-        "telegram": make("telegram", "TelegramConnector", secret_token=secret("telegram", "secret_token")),
+        "telegram": make(
+            "telegram", "TelegramConnector", secret_token=secret("telegram", "secret_token")
+        ),
     }
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import RawMessage, WebhookConnector
-from gateway.config import CONNECTOR_NAMES, LoadedConfig
+from gateway.config import CONNECTOR_NAMES, LoadedConfig, Settings
 from gateway.metrics import Metrics
 from gateway.registry import build_webhook_connectors
 from gateway.store import Store
@@ -42,7 +42,7 @@ class Runtime:
     extras: dict[str, Any] = field(default_factory=dict)
 
     @property
-    def settings(self):  # type: ignore[no-untyped-def]
+    def settings(self) -> Settings:
         return self.loaded.settings
 
     def owner_of(self, message: RawMessage) -> str:

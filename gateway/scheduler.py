@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -77,14 +77,20 @@ class PollerRunner:
             raise
         except Exception as exc:
             self.state.consecutive_failures += 1
-            delay = min(interval * 2 ** min(self.state.consecutive_failures, 10), self.poller.max_backoff_s)
+            delay = min(
+                interval * 2 ** min(self.state.consecutive_failures, 10), self.poller.max_backoff_s
+            )
             self.backoff_until = datetime.now(UTC) + _seconds(delay)
             self.state.state = "failing"
             self.state.detail = f"{type(exc).__name__}: {str(exc)[:200]}; next try in {delay:.0f}s"
             metrics.poller_errors.labels(self.poller.name).inc()
             metrics.poller_up.labels(self.poller.name).set(0)
-            log.warning("poller %s failed (%s); backing off %.0fs", self.poller.name,
-                        type(exc).__name__, delay)
+            log.warning(
+                "poller %s failed (%s); backing off %.0fs",
+                self.poller.name,
+                type(exc).__name__,
+                delay,
+            )
             return
         self.state.consecutive_failures = 0
         self.backoff_until = None
@@ -93,9 +99,7 @@ class PollerRunner:
         metrics.poller_up.labels(self.poller.name).set(1)
 
 
-def _seconds(value: float):  # type: ignore[no-untyped-def]
-    from datetime import timedelta
-
+def _seconds(value: float) -> timedelta:
     return timedelta(seconds=value)
 
 

@@ -116,7 +116,9 @@ reports = Table(
 report_history = Table(
     "report_history",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("report_id", String(26), nullable=False),
     Column("at", UTCDateTime(), nullable=False),
     Column("status", String(24), nullable=False),
@@ -235,3 +237,10 @@ media_jobs = Table(
 
 reports.append_column(Column("crm_request_id", String(128), nullable=True))
 Index("ix_reports_crm_request", reports.c.crm_request_id)
+
+# --- revision 0003 -------------------------------------------------------------------------
+# The CRM dispatcher's claim on a report (lapses when its replica dies) and the time of its
+# first delivery attempt (fixes the media_url's expiry across retries).
+reports.append_column(Column("crm_claimed_by", String(64), nullable=True))
+reports.append_column(Column("crm_claimed_until", UTCDateTime(), nullable=True))
+reports.append_column(Column("crm_first_attempt_at", UTCDateTime(), nullable=True))

@@ -36,6 +36,7 @@ def make_pipeline(runtime: Runtime) -> Pipeline:
         batch_size=p.batch_size,
         claim_ttl_s=p.claim_ttl_s,
         parts_timeout_s=p.sms_parts_timeout_s,
+        conversation_window_s=p.conversation_window_s,
         idle_poll_s=0.25 if runtime.store.dialect == "postgresql" else 1.0,
     )
 
@@ -49,8 +50,13 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
     await site.start()
-    log.info("kanal %s on http://%s:%d (store: %s)", "poll" if operations_only else "serve",
-             host, port, runtime.store.dialect)
+    log.info(
+        "kanal %s on http://%s:%d (store: %s)",
+        "poll" if operations_only else "serve",
+        host,
+        port,
+        runtime.store.dialect,
+    )
     for name in runtime.webhooks:
         log.info("webhook connector %s enabled", name)
 

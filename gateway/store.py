@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, event, func, or_, select, text, tuple_, update
+from sqlalchemy import and_, create_engine, event, func, or_, select, text, tuple_, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gateway.ids import new_ticket
@@ -38,6 +40,37 @@ from normalizers.report import HistoryEntry, Report
 
 log = logging.getLogger("kanal.store")
 MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgrade`
+
+
+_NO_LOCK = contextlib.nullcontext()
+
+
+def _existing(keys: list[tuple[str, str]]) -> Any:
+    return select(
+        raw_messages.c.connector,
+        raw_messages.c.external_id,
+        raw_messages.c.id,
+        raw_messages.c.ticket,
+    ).where(tuple_(raw_messages.c.connector, raw_messages.c.external_id).in_(keys))
+
+
+def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event decide how transactions start.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
+        cursor.execute("PRAGMA busy_timeout=30000")  # other processes (kanal ingest, db upgrade)
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # Writers take the lock up front: a deferred transaction that upgrades to a write
+        # fails at once with SQLITE_BUSY instead of waiting.
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class StoreUnavailable(Exception):
@@ -107,6 +140,11 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = self._sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = self._sqlite_engine(url, immediate=False, pool_size=pool_size)
+            # The inbox's group commits run whole in one trip to a thread of their own (one
+            # hop per batch instead of one per statement); an asyncio lock keeps them and
+            # the other writers of this process from ever busy-waiting on SQLite's lock.
+            self.inbox_engine: Engine | None = self._sqlite_sync_engine(url)
+            self._inbox_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kanal-inbox")
         else:
             self.write_engine = create_async_engine(
                 async_url(url),
@@ -121,32 +159,39 @@ class Store:
                 },
             )
             self.read_engine = self.write_engine
+            self.inbox_engine = None
+        self._sqlite_lock = asyncio.Lock()
         self._writer: InboxWriter | None = None
         self.on_new_work: list[Callable[[], None]] = []
+        # Run inside the transaction that inserts or saves a report (media jobs for its
+        # pending attachments: gateway/media_fetch.py).
+        self.report_hooks: list[Callable[[AsyncConnection, Report], Awaitable[None]]] = []
+
+    @staticmethod
+    def _sqlite_sync_engine(url: str) -> Engine:
+        engine = create_engine(
+            url,
+            pool_size=1,
+            max_overflow=0,
+            pool_reset_on_return=None,
+            connect_args={"timeout": 30, "check_same_thread": False},
+        )
+        _sqlite_pragmas(engine, immediate=True)
+        return engine
 
     @staticmethod
     def _sqlite_engine(url: str, *, immediate: bool, pool_size: int) -> AsyncEngine:
         engine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=0, connect_args={"timeout": 30}
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=0,
+            connect_args={"timeout": 30},
+            # Every transaction here ends in commit or rollback; the pool's extra rollback on
+            # return would cost one more trip to aiosqlite's thread per transaction.
+            pool_reset_on_return=None,
         )
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # Let SQLAlchemy's "begin" event decide how transactions start.
-            dbapi_connection.isolation_level = None
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        @event.listens_for(engine.sync_engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            # Writers take the lock up front: a deferred transaction that upgrades to a
-            # write fails at once with SQLITE_BUSY instead of waiting.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
+        _sqlite_pragmas(engine.sync_engine, immediate=immediate)
         return engine
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -157,12 +202,16 @@ class Store:
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()
+        if self.inbox_engine is not None:
+            self.inbox_engine.dispose()
+            self._inbox_thread.shutdown(wait=True)
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         try:
-            async with self.write_engine.begin() as conn:
-                yield conn
+            async with self._sqlite_lock if self.dialect == "sqlite" else _NO_LOCK:
+                async with self.write_engine.begin() as conn:
+                    yield conn
         except Exception as exc:
             if _is_unavailable(exc):
                 raise StoreUnavailable(str(exc).splitlines()[0]) from exc
@@ -240,24 +289,27 @@ class Store:
                 }
                 for r, t in zip(rows, tickets, strict=True)
             ]
-            stmt = self._insert(raw_messages).on_conflict_do_nothing(
-                index_elements=["connector", "external_id"]
+            stmt = (
+                self._insert(raw_messages)
+                .on_conflict_do_nothing(index_elements=["connector", "external_id"])
+                .returning(raw_messages.c.id)
             )
-            keys = list({(r.connector, r.external_id) for r in rows})
             try:
-                async with self.write() as conn:
-                    await conn.execute(stmt, values)
-                    found = await conn.execute(
-                        select(
-                            raw_messages.c.connector,
-                            raw_messages.c.external_id,
-                            raw_messages.c.id,
-                            raw_messages.c.ticket,
-                        ).where(tuple_(raw_messages.c.connector, raw_messages.c.external_id).in_(keys))
-                    )
-                    by_key = {(c, e): (i, t) for c, e, i, t in found}
+                if self.inbox_engine is not None:
+                    async with self._sqlite_lock:
+                        by_key = await asyncio.get_running_loop().run_in_executor(
+                            self._inbox_thread, self._insert_raw_sync, stmt, values, rows, tickets
+                        )
+                else:
+                    async with self.write() as conn:
+                        inserted = {row[0] for row in await conn.execute(stmt, values)}
+                        by_key = await self._resolve_tickets(conn, rows, tickets, inserted)
             except sa_exc.IntegrityError:
                 continue  # a ticket collided (40 random bits): draw new ones and try again
+            except Exception as exc:
+                if _is_unavailable(exc):
+                    raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+                raise
             self.notify_new_work()
             out = []
             for r in rows:
@@ -265,6 +317,37 @@ class Store:
                 out.append(StoredRaw(stored_id, ticket, stored_id == r.id))
             return out
         raise RuntimeError("could not draw unique tickets")
+
+    def _insert_raw_sync(
+        self, stmt: Any, values: list[dict[str, Any]], rows: Sequence[NewRaw], tickets: list[str]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        assert self.inbox_engine is not None
+        with self.inbox_engine.begin() as conn:
+            inserted = {row[0] for row in conn.execute(stmt, values)}
+            again = list({(r.connector, r.external_id) for r in rows if r.id not in inserted})
+            by_key = {
+                (r.connector, r.external_id): (r.id, t)
+                for r, t in zip(rows, tickets, strict=True)
+                if r.id in inserted
+            }
+            if again:
+                by_key.update({(c, e): (i, t) for c, e, i, t in conn.execute(_existing(again))})
+        return by_key
+
+    @staticmethod
+    async def _resolve_tickets(
+        conn: AsyncConnection, rows: Sequence[NewRaw], tickets: list[str], inserted: set[str]
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """Redeliveries (rare) answer with the ticket given the first time."""
+        again = list({(r.connector, r.external_id) for r in rows if r.id not in inserted})
+        by_key = {
+            (r.connector, r.external_id): (r.id, t)
+            for r, t in zip(rows, tickets, strict=True)
+            if r.id in inserted
+        }
+        if again:
+            by_key.update({(c, e): (i, t) for c, e, i, t in await conn.execute(_existing(again))})
+        return by_key
 
     async def claim_raw(self, worker: str, limit: int, ttl_s: float) -> list[dict[str, Any]]:
         """Take up to `limit` raw messages to normalize; a claim expires if its holder dies."""
@@ -339,11 +422,13 @@ class Store:
         failed: Sequence[tuple[str, str]] = (),
         ignored: Sequence[tuple[str, str]] = (),
         follow_ups: Sequence[tuple[list[str], str, Callable[[Report], Report]]] = (),
+        group_keys: Mapping[str, str | None] | None = None,
     ) -> int:
         """Record the pipeline's results in one transaction, only for claims still held.
 
         `created`: (raw ids, report, blobs) — a new report made of those raw messages.
         `follow_ups`: (raw ids, report id, change) — messages added to an existing report.
+        `group_keys`: report id → the group key of the message that started it.
         Returns the number of reports created.
         """
         now = self.clock()
@@ -360,7 +445,8 @@ class Store:
                     raise ClaimLost(raw_ids)
                 for blob in blobs:
                     await self.put_blob_in(conn, blob.sha256, blob.content_type, blob.data, now)
-                await self.insert_report(conn, report, raw_ids[0], group_key_of(report))
+                key = group_key_of(report, (group_keys or {}).get(report.id))
+                await self.insert_report(conn, report, raw_ids[0], key)
                 made += 1
             for raw_ids, report_id, change in follow_ups:
                 result = await conn.execute(
@@ -510,6 +596,8 @@ class Store:
             )
         )
         await self.append_history(conn, report.id, report.history)
+        for hook in self.report_hooks:
+            await hook(conn, report)
 
     async def append_history(
         self, conn: AsyncConnection, report_id: str, entries: Sequence[HistoryEntry]
@@ -557,6 +645,8 @@ class Store:
         if result.rowcount != 1:
             return False
         await self.append_history(conn, report.id, new_entries)
+        for hook in self.report_hooks:
+            await hook(conn, report)
         return True
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
@@ -767,8 +857,12 @@ class Store:
         return bool(row and row[0] == holder)
 
 
-def group_key_of(report: Report) -> str | None:
-    """Conversations (DMs) gather follow-on messages into the report they started."""
+def group_key_of(report: Report, message_group_key: str | None = None) -> str | None:
+    """The key under which later messages find this report: DM conversations ("dm:…") and
+    albums ("album:…") gather into the report they started (gateway/conversations.py).
+    SMS parts ("concat:…") are gathered before the report exists and need none."""
+    if message_group_key and message_group_key.startswith(("dm:", "album:")):
+        return message_group_key[:255]
     return None
 
 
@@ -834,6 +928,11 @@ class InboxWriter:
             asyncio.Queue()
         )
         self._task: asyncio.Task[None] | None = None
+        self._in_flight = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._in_flight > 0 or not self._queue.empty()
 
     async def submit(self, rows: list[NewRaw]) -> list[StoredRaw]:
         if not rows:
@@ -862,6 +961,7 @@ class InboxWriter:
                 batch.append(item)
                 count += len(item[0])
             rows = [row for item in batch for row in item[0]]
+            self._in_flight = len(rows)
             try:
                 stored = await self.store.insert_raw_batch(rows)
             except asyncio.CancelledError:
@@ -875,6 +975,8 @@ class InboxWriter:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                self._in_flight = 0
             offset = 0
             for item_rows, future in batch:
                 if not future.done():

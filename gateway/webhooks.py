@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from ipaddress import ip_address, ip_network
 from typing import Any
@@ -59,7 +60,9 @@ def public_url(runtime: Runtime, request: web.Request) -> str:
         proto = request.headers.get("X-Forwarded-Proto", "https")
         prefix = request.headers.get("X-Forwarded-Prefix", "")
         if host:
-            base = f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{prefix.rstrip('/')}"
+            base = (
+                f"{proto.split(',')[0].strip()}://{host.split(',')[0].strip()}{prefix.rstrip('/')}"
+            )
     return base + request.raw_path
 
 
@@ -170,7 +173,9 @@ async def ingest_wire(
     return response, stored
 
 
-def make_handler(runtime: Runtime, name: str):  # type: ignore[no-untyped-def]
+def make_handler(
+    runtime: Runtime, name: str
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     metrics = runtime.metrics
 
     async def handle(request: web.Request) -> web.StreamResponse:

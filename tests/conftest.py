@@ -33,7 +33,9 @@ def need_peer(available: bool, package: str, what: str) -> None:
 
 
 def need_binary(binary: str, package: str) -> str:
-    path = shutil.which(binary) or (f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None)
+    path = shutil.which(binary) or (
+        f"/usr/sbin/{binary}" if Path(f"/usr/sbin/{binary}").exists() else None
+    )
     need_peer(path is not None, package, binary)
     return str(path)
 
@@ -53,8 +55,9 @@ def _pg_reachable() -> bool:
 
 
 def _psql(sql: str, url: str = PG_ADMIN_URL) -> None:
-    subprocess.run(["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["psql", url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql], check=True, capture_output=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -77,8 +80,10 @@ def pg_database(pg_server: str) -> Iterator[str]:
 def pg_url(pg_database: str) -> str:
     """The session database, emptied: stray sessions ended, schema dropped and recreated."""
     name = pg_database.rsplit("/", 1)[1]
-    _psql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-          f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+    _psql(
+        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
     _psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;", pg_database)
     return pg_database
 
@@ -101,8 +106,14 @@ SECRETS = {
 }
 
 
-def write_config(directory: Path, db_url: str, extra: str = "", *, http_port: int | None = None,
-                 smtp_port: int | None = None) -> Path:
+def write_config(
+    directory: Path,
+    db_url: str,
+    extra: str = "",
+    *,
+    http_port: int | None = None,
+    smtp_port: int | None = None,
+) -> Path:
     http = f"127.0.0.1:{http_port or free_port()}"
     smtp = f"127.0.0.1:{smtp_port}" if smtp_port else ""
     text = f"""
@@ -144,9 +155,14 @@ signature_method = "sha256"
 signature_secret_file = "{directory}/vonage.secret"
 {extra}
 """
-    for name, file in (("sms_generic", "generic"), ("jaki", "jaki"), ("lapor", "lapor"),
-                       ("sms_kannel", "kannel"), ("sms_twilio", "twilio"),
-                       ("sms_vonage", "vonage")):
+    for name, file in (
+        ("sms_generic", "generic"),
+        ("jaki", "jaki"),
+        ("lapor", "lapor"),
+        ("sms_kannel", "kannel"),
+        ("sms_twilio", "twilio"),
+        ("sms_vonage", "vonage"),
+    ):
         (directory / f"{file}.secret").write_text(SECRETS[name])
     path = directory / "kanal.toml"
     path.write_text(text)
@@ -167,11 +183,15 @@ class Kanal:
 
         return await make_pipeline(self.runtime).drain()
 
-    async def token(self, scope: str = "province", role: str = "admin", name: str | None = None) -> str:
+    async def token(
+        self, scope: str = "province", role: str = "admin", name: str | None = None
+    ) -> str:
         from gateway.auth import hash_token, new_token
 
         token = new_token()
-        await self.store.create_token(name or f"t-{uuid.uuid4().hex[:8]}", hash_token(token), role, scope)
+        await self.store.create_token(
+            name or f"t-{uuid.uuid4().hex[:8]}", hash_token(token), role, scope
+        )
         return token
 
 
@@ -225,7 +245,10 @@ class ServerProcess:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config)],
-            cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -17,11 +17,20 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 def kanal(*args: str, cwd: Path, stdin: str | None = None, env: dict[str, str] | None = None):
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KANAL_")}
-    return subprocess.run([sys.executable, "-m", "gateway.cli", *args], cwd=cwd, input=stdin,
-                          capture_output=True, text=True, env={**clean, **(env or {})}, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**clean, **(env or {})},
+        timeout=60,
+    )
 
 
-def problems_of(text: str, environ: dict[str, str] | None = None, tmp: Path | None = None) -> list[str]:
+def problems_of(
+    text: str, environ: dict[str, str] | None = None, tmp: Path | None = None
+) -> list[str]:
     path = (tmp or Path("/tmp")) / f"kanal-{os.getpid()}.toml"
     path.write_text(text)
     try:
@@ -42,7 +51,9 @@ enabled = true
 owner = "kota:31"
 [channels.surprise]
 enabled = true
-""", tmp=tmp_path)
+""",
+        tmp=tmp_path,
+    )
     joined = "\n".join(problems)
     assert "server.http:" in joined and "server.max_body_bytes:" in joined
     assert "channels.sms_twilio.owner:" in joined and "channels.surprise:" in joined
@@ -52,17 +63,22 @@ enabled = true
 def test_an_enabled_connector_without_its_secret_is_refused_unless_unsigned(tmp_path):
     problems = problems_of("[channels.jaki]\nenabled = true\n", tmp=tmp_path)
     assert any(p.startswith("channels.jaki.secret:") for p in problems)
-    assert problems_of("[channels.jaki]\nenabled = true\nallow_unsigned = true\n", tmp=tmp_path) == []
+    assert (
+        problems_of("[channels.jaki]\nenabled = true\nallow_unsigned = true\n", tmp=tmp_path) == []
+    )
 
 
 def test_the_environment_overrides_the_file_and_json_sets_tables(tmp_path):
     path = tmp_path / "k.toml"
     path.write_text('[channels.sms_generic]\nenabled = true\nsecret = "from-file"\n')
-    loaded = load_config(str(path), environ={
-        "KANAL_CHANNELS__SMS_GENERIC__SECRET": "from-env",
-        "KANAL_SERVER__TRUSTED_PROXIES": '["10.0.0.0/8"]',
-        "KANAL_DATABASE_URL": "postgresql://kanal@db:5432/kanal",
-    })
+    loaded = load_config(
+        str(path),
+        environ={
+            "KANAL_CHANNELS__SMS_GENERIC__SECRET": "from-env",
+            "KANAL_SERVER__TRUSTED_PROXIES": '["10.0.0.0/8"]',
+            "KANAL_DATABASE_URL": "postgresql://kanal@db:5432/kanal",
+        },
+    )
     assert loaded.secret("sms_generic", "secret") == "from-env"
     assert loaded.settings.server.trusted_proxies == ["10.0.0.0/8"]
     assert loaded.settings.database.url == "postgresql://kanal@db:5432/kanal"
@@ -85,8 +101,19 @@ def test_the_example_config_is_valid(tmp_path):
     assert result.returncode == 0, result.stderr
     # It documents every connector of the contract.
     text = example.read_text()
-    for name in ("sms_twilio", "sms_vonage", "sms_kannel", "sms_generic", "jaki", "lapor", "meta",
-                 "twitter", "telegram", "email", "media"):
+    for name in (
+        "sms_twilio",
+        "sms_vonage",
+        "sms_kannel",
+        "sms_generic",
+        "jaki",
+        "lapor",
+        "meta",
+        "twitter",
+        "telegram",
+        "email",
+        "media",
+    ):
         assert f"[channels.{name}]" in text
 
 
@@ -113,8 +140,17 @@ def test_no_configuration_runs_the_embedded_default_with_generated_secrets(tmp_p
 
 
 def test_tokens_are_shown_once_listed_without_secret_and_revoked(tmp_path):
-    created = kanal("token", "create", "--name", "admin-menteng", "--role", "admin",
-                    "--scope", "kelurahan:31.71.06.1001", cwd=tmp_path)
+    created = kanal(
+        "token",
+        "create",
+        "--name",
+        "admin-menteng",
+        "--role",
+        "admin",
+        "--scope",
+        "kelurahan:31.71.06.1001",
+        cwd=tmp_path,
+    )
     assert created.returncode == 0, created.stderr
     token = created.stdout.strip().splitlines()[-1]
     assert token.startswith("knl_") and len(token) > 40
@@ -122,10 +158,34 @@ def test_tokens_are_shown_once_listed_without_secret_and_revoked(tmp_path):
     assert "admin-menteng" in listed.stdout and token not in listed.stdout
     db = (tmp_path / "var" / "kanal.db").read_bytes()
     assert token.encode() not in db  # only its hash is stored
-    assert kanal("token", "create", "--name", "x", "--role", "admin", "--scope", "kota:99.99",
-                 cwd=tmp_path).returncode == 2  # no such kota
-    assert kanal("token", "create", "--name", "admin-menteng", "--role", "viewer",
-                 "--scope", "province", cwd=tmp_path).returncode == 2  # the name is taken
+    assert (
+        kanal(
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--role",
+            "admin",
+            "--scope",
+            "kota:99.99",
+            cwd=tmp_path,
+        ).returncode
+        == 2
+    )  # no such kota
+    assert (
+        kanal(
+            "token",
+            "create",
+            "--name",
+            "admin-menteng",
+            "--role",
+            "viewer",
+            "--scope",
+            "province",
+            cwd=tmp_path,
+        ).returncode
+        == 2
+    )  # the name is taken
     assert kanal("token", "revoke", "--name", "admin-menteng", cwd=tmp_path).returncode == 0
     assert "revoked" in kanal("token", "list", cwd=tmp_path).stdout
     assert kanal("token", "revoke", "--name", "admin-menteng", cwd=tmp_path).returncode == 1

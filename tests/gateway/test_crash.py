@@ -20,9 +20,15 @@ BURST = 400  # bounded: the whole test stays within seconds
 
 
 def body(i: int) -> bytes:
-    return json.dumps({"id": f"crash-{i}", "from": f"0812{i:08d}", "to": "1708",
-                       "text": f"Saluran air mampet nomor {i}",
-                       "received_at": "2026-11-27T08:00:00+07:00"}).encode()
+    return json.dumps(
+        {
+            "id": f"crash-{i}",
+            "from": f"0812{i:08d}",
+            "to": "1708",
+            "text": f"Saluran air mampet nomor {i}",
+            "received_at": "2026-11-27T08:00:00+07:00",
+        }
+    ).encode()
 
 
 async def burst(base_url: str, acked: set[int], kill_after: int, kill) -> None:  # type: ignore[no-untyped-def]
@@ -36,11 +42,14 @@ async def burst(base_url: str, acked: set[int], kill_after: int, kill) -> None: 
             i = queue.get_nowait()
             payload = body(i)
             try:
-                async with session.post(f"{base_url}/webhooks/sms/generic", data=payload,
-                                        headers=kanal_sign(SECRETS["sms_generic"], payload)) as r:
+                async with session.post(
+                    f"{base_url}/webhooks/sms/generic",
+                    data=payload,
+                    headers=kanal_sign(SECRETS["sms_generic"], payload),
+                ) as r:
                     if r.status == 200:
                         acked.add(i)
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass  # the server died under this request: not acknowledged
             if len(acked) >= kill_after and not killed.is_set():
                 killed.set()
@@ -65,17 +74,27 @@ async def test_kill_9_during_a_burst_loses_no_acknowledged_message(tmp_path, ser
     server.start()  # same database; the pipeline finishes what the dead process left
     store = Store(db_url, pool_size=2)
     try:
+
         async def settled() -> bool:
             async with store.read() as conn:
-                waiting = (await conn.execute(
-                    select(func.count()).select_from(raw_messages)
-                    .where(raw_messages.c.state.in_(["new", "processing"])))).scalar_one()
+                waiting = (
+                    await conn.execute(
+                        select(func.count())
+                        .select_from(raw_messages)
+                        .where(raw_messages.c.state.in_(["new", "processing"]))
+                    )
+                ).scalar_one()
             return waiting == 0
 
         await wait_for(settled, timeout=90)
         async with store.read() as conn:
-            rows = (await conn.execute(select(raw_messages.c.external_id, raw_messages.c.report_id,
-                                              raw_messages.c.state))).all()
+            rows = (
+                await conn.execute(
+                    select(
+                        raw_messages.c.external_id, raw_messages.c.report_id, raw_messages.c.state
+                    )
+                )
+            ).all()
             report_rows = (await conn.execute(select(reports.c.raw_message_id))).all()
     finally:
         await store.close()

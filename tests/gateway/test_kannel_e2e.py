@@ -8,8 +8,9 @@ import asyncio
 from tests.conftest import SECRETS, wait_for
 from tests.fakes.kannel import KannelPeer
 
-GET_URL = ("{base}/webhooks/sms/kannel?key={key}&id=%I&from=%p&to=%P&ts=%T&coding=%c"
-           "&charset=%C&text=%b")
+GET_URL = (
+    "{base}/webhooks/sms/kannel?key={key}&id=%I&from=%p&to=%P&ts=%T&coding=%c&charset=%C&text=%b"
+)
 
 
 async def queue(k, token):  # type: ignore[no-untyped-def]
@@ -18,8 +19,9 @@ async def queue(k, token):  # type: ignore[no-untyped-def]
     return (await response.json())["items"]
 
 
-async def test_an_sms_through_real_kannel_becomes_a_report_and_kannel_sends_nothing(make_kanal,
-                                                                                    tmp_path):
+async def test_an_sms_through_real_kannel_becomes_a_report_and_kannel_sends_nothing(
+    make_kanal, tmp_path
+):
     k = await make_kanal()
     token = await k.token()
     peer = KannelPeer(tmp_path, GET_URL.format(base=k.base_url, key=SECRETS["sms_kannel"]))

@@ -17,9 +17,18 @@ from normalizers.report import Report
 
 
 def raw(external_id: str, connector: str = "sms_generic", **kw) -> NewRaw:  # type: ignore[no-untyped-def]
-    return NewRaw(id=new_id(), connector=connector, channel="sms", intake="webhook",
-                  external_id=external_id, received_at=datetime.now(UTC), payload=b"{}",
-                  headers={}, message={"x": 1}, **kw)
+    return NewRaw(
+        id=new_id(),
+        connector=connector,
+        channel="sms",
+        intake="webhook",
+        external_id=external_id,
+        received_at=datetime.now(UTC),
+        payload=b"{}",
+        headers={},
+        message={"x": 1},
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -56,9 +65,17 @@ async def test_a_claim_lapses_when_its_worker_dies_and_the_dead_worker_cannot_se
     second = await store.claim_raw("worker-b", 10, ttl_s=30)
     assert {r["id"] for r in second} == {r["id"] for r in first}
     with pytest.raises(ClaimLost):
-        report = Report(id=new_id(), ticket=first[0]["ticket"], channel="sms",
-                        connector="sms_generic", intake="webhook", external_id="c0",
-                        received_at=datetime.now(UTC), owner="province", status="pending_enrichment")
+        report = Report(
+            id=new_id(),
+            ticket=first[0]["ticket"],
+            channel="sms",
+            connector="sms_generic",
+            intake="webhook",
+            external_id="c0",
+            received_at=datetime.now(UTC),
+            owner="province",
+            status="pending_enrichment",
+        )
         await store.settle_raw("worker-a", created=[([first[0]["id"]], report, [])])
 
 
@@ -86,10 +103,13 @@ async def test_state_round_trips_json(store):
 
 
 async def test_held_parts_are_ripe_when_complete_or_timed_out(store):
-    await store.writer().submit([
-        raw("p1", group_key="concat:a", part_total=2), raw("p2", group_key="concat:a", part_total=2),
-        raw("q1", group_key="concat:b", part_total=3),
-    ])
+    await store.writer().submit(
+        [
+            raw("p1", group_key="concat:a", part_total=2),
+            raw("p2", group_key="concat:a", part_total=2),
+            raw("q1", group_key="concat:b", part_total=3),
+        ]
+    )
     claimed = await store.claim_raw("w", 10, 30)
     await store.settle_raw("w", held=[r["id"] for r in claimed])
     assert await store.ripe_groups(timeout_s=3600) == [("concat:a", True)]
@@ -97,15 +117,30 @@ async def test_held_parts_are_ripe_when_complete_or_timed_out(store):
 
 
 def report(n: int, owner: str, at: datetime) -> Report:
-    return Report(id=new_id(), ticket=f"KNL-TEST-{n:04d}", channel="sms", connector="sms_generic",
-                  intake="webhook", external_id=f"r{n}", received_at=at, owner=owner,
-                  status="pending_enrichment", text=f"laporan {n}")
+    return Report(
+        id=new_id(),
+        ticket=f"KNL-TEST-{n:04d}",
+        channel="sms",
+        connector="sms_generic",
+        intake="webhook",
+        external_id=f"r{n}",
+        received_at=at,
+        owner=owner,
+        status="pending_enrichment",
+        text=f"laporan {n}",
+    )
 
 
 async def test_listing_is_scoped_ordered_and_paged_by_cursor(store):
     base = datetime(2026, 11, 1, tzinfo=UTC)
-    owners = ["kelurahan:31.71.06.1001", "kelurahan:31.74.07.1001", "kecamatan:31.71.06",
-              "kota:31.71", "province", "office:inspektorat"]
+    owners = [
+        "kelurahan:31.71.06.1001",
+        "kelurahan:31.74.07.1001",
+        "kecamatan:31.71.06",
+        "kota:31.71",
+        "province",
+        "office:inspektorat",
+    ]
     made = []
     for n in range(30):
         r = report(n, owners[n % len(owners)], base + timedelta(minutes=n % 10, seconds=n))
@@ -119,8 +154,11 @@ async def test_listing_is_scoped_ordered_and_paged_by_cursor(store):
         seen += [r.id for r in page]
         if cursor is None:
             break
-    expected = sorted((r for r in made if scope_contains("kota:31.71", r.owner)),
-                      key=lambda r: (r.received_at, r.id), reverse=True)
+    expected = sorted(
+        (r for r in made if scope_contains("kota:31.71", r.owner)),
+        key=lambda r: (r.received_at, r.id),
+        reverse=True,
+    )
     assert seen == [r.id for r in expected]
     oldest, _ = await store.list_reports("province", limit=3, oldest_first=True)
     assert [r.received_at for r in oldest] == sorted(r.received_at for r in made)[:3]
@@ -142,11 +180,30 @@ def _scope_engine():  # type: ignore[no-untyped-def]
 
 
 @given(
-    scope=st.sampled_from(["province", "kota:31.71", "kecamatan:31.71.06", "kelurahan:31.71.06.1001",
-                           "office:inspektorat", "kota:31.7", "kecamatan:31.71.0"]),
-    owner=st.sampled_from(["province", "kota:31.71", "kota:31.72", "kecamatan:31.71.06",
-                           "kecamatan:31.71.061", "kelurahan:31.71.06.1001", "kelurahan:31.72.01.1001",
-                           "office:inspektorat", "office:balai_kota"]),
+    scope=st.sampled_from(
+        [
+            "province",
+            "kota:31.71",
+            "kecamatan:31.71.06",
+            "kelurahan:31.71.06.1001",
+            "office:inspektorat",
+            "kota:31.7",
+            "kecamatan:31.71.0",
+        ]
+    ),
+    owner=st.sampled_from(
+        [
+            "province",
+            "kota:31.71",
+            "kota:31.72",
+            "kecamatan:31.71.06",
+            "kecamatan:31.71.061",
+            "kelurahan:31.71.06.1001",
+            "kelurahan:31.72.01.1001",
+            "office:inspektorat",
+            "office:balai_kota",
+        ]
+    ),
 )
 def test_the_sql_scope_rule_and_the_in_memory_one_agree(scope, owner):
     from sqlalchemy import delete, insert, select
@@ -156,10 +213,26 @@ def test_the_sql_scope_rule_and_the_in_memory_one_agree(scope, owner):
     engine = _scope_engine()
     with engine.begin() as conn:
         conn.execute(delete(reports))
-        conn.execute(insert(reports).values(
-            id="r", ticket="t", raw_message_id="m", channel="sms", connector="c",
-            received_at=datetime.now(UTC), updated_at=datetime.now(UTC), status="received",
-            owner=owner, geo_tagged=False, category_code="unknown", search_text="", version=1,
-            attempts=0, doc="{}"))
-        visible = conn.execute(select(reports.c.id).where(scope_condition(scope))).first() is not None
+        conn.execute(
+            insert(reports).values(
+                id="r",
+                ticket="t",
+                raw_message_id="m",
+                channel="sms",
+                connector="c",
+                received_at=datetime.now(UTC),
+                updated_at=datetime.now(UTC),
+                status="received",
+                owner=owner,
+                geo_tagged=False,
+                category_code="unknown",
+                search_text="",
+                version=1,
+                attempts=0,
+                doc="{}",
+            )
+        )
+        visible = (
+            conn.execute(select(reports.c.id).where(scope_condition(scope))).first() is not None
+        )
     assert visible == scope_contains(scope, owner)
