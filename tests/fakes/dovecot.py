@@ -1,6 +1,6 @@
 """A real Dovecot IMAP server on loopback for tests and benchmarks.
 
-Built from the shared peer config (/work/shared/peers/dovecot.conf) with its paths moved
+Built from the shared peer config (a copy of ../shared/peers/dovecot.conf in tests/peers/) with its paths moved
 to a private directory and its port to a free one. The mail user is `nobody` (Dovecot
 refuses root), so the directory is world-traversable and the mail home is nobody's.
 """
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-SHARED_CONFIG = Path("/work/shared/peers/dovecot.conf")
+SHARED_CONFIG = Path(__file__).resolve().parent.parent / "peers" / "dovecot.conf"
 USER = "alice"
 PASSWORD = "secret"
 

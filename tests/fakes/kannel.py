@@ -5,7 +5,7 @@
         line = k.wait_for_sent(timeout=10)                            # an SMS kanal sent (MT)
         k.sendsms_url, k.user, k.password                             # for channels.sms_kannel
 
-Starts from /work/shared/peers/kannel.conf (PEERS.md), copied with free ports, its log
+Starts from tests/peers/kannel.conf (a copy of ../shared/peers/kannel.conf, PEERS.md), copied with free ports, its log
 files under the test's directory and the `sms-service` get-url replaced. The fake SMSC is
 bearerbox listening on `smsc_port`; this helper connects to it the way Kannel's `fakesmsc`
 does: MO lines `SENDER RECEIVER text MESSAGE` are written to it, MT messages (sendsms)
@@ -33,7 +33,7 @@ from tests.conftest import free_port, need_binary
 
 __all__ = ["KannelPeer", "SentSms", "kannel_peer"]
 
-PEER_CONF = Path("/work/shared/peers/kannel.conf")
+PEER_CONF = Path(__file__).resolve().parent.parent / "peers" / "kannel.conf"
 
 
 @dataclass(frozen=True)
