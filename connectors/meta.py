@@ -6,7 +6,6 @@ Owns the `hub.*` handshake, the `X-Hub-Signature-256` check and the mapping of t
 
 from __future__ import annotations
 
-import math
 import mimetypes
 from collections.abc import Iterator
 from datetime import datetime
@@ -25,6 +24,14 @@ from connectors.base import (
     hmac_hex,
     parse_timestamp,
     same,
+)
+from connectors.json_fields import (
+    coordinates_at,
+    id_text,
+    json_array,
+    json_object,
+    sub_object,
+    text_or_empty,
 )
 
 CHANNEL_BY_OBJECT = {"page": "facebook", "instagram": "instagram"}
@@ -103,23 +110,25 @@ class MetaConnector:
         if not isinstance(entries, list):
             raise MalformedPayload("Meta body has no entry[] array")
         for entry in entries:
-            entry = _obj(entry, "entry")
-            entry_id = _id(entry.get("id"))
+            entry = json_object(entry, "entry")
+            entry_id = id_text(entry.get("id"))
             entry_time = _epoch(entry.get("time"), now)
             for list_name in ("messaging", "standby"):
                 events = entry.get(list_name)
                 if events is None:
                     continue
-                for event in _arr(events, list_name):
+                for event in json_array(events, list_name):
                     message = self._messaging(
-                        kind, entry_id, _obj(event, list_name), entry_time, list_name
+                        kind, entry_id, json_object(event, list_name), entry_time, list_name
                     )
                     if message is not None:
                         yield message
             changes = entry.get("changes")
             if changes is not None:
-                for change in _arr(changes, "changes"):
-                    message = self._change(kind, entry_id, _obj(change, "change"), entry_time)
+                for change in json_array(changes, "changes"):
+                    message = self._change(
+                        kind, entry_id, json_object(change, "change"), entry_time
+                    )
                     if message is not None:
                         yield message
 
@@ -138,8 +147,10 @@ class MetaConnector:
         entry_time: datetime,
         list_name: str,
     ) -> RawMessage | None:
-        sender_id = _id(_obj(event.get("sender") or {}, "sender").get("id"))
-        recipient_id = _id(_obj(event.get("recipient") or {}, "recipient").get("id")) or entry_id
+        sender_id = id_text(json_object(event.get("sender") or {}, "sender").get("id"))
+        recipient_id = (
+            id_text(json_object(event.get("recipient") or {}, "recipient").get("id")) or entry_id
+        )
         received_at = _epoch(event.get("timestamp"), entry_time)
         channel, owner = self._account(kind, recipient_id, entry_id)
         extra: dict[str, Any] = {"owner": owner, "entry_id": entry_id, "recipient_id": recipient_id}
@@ -155,12 +166,12 @@ class MetaConnector:
         }
 
         if "message" in event:
-            message = _obj(event["message"], "message")
+            message = json_object(event["message"], "message")
             if message.get("is_echo"):
                 return None  # our own outbound copy
             if not sender_id:
                 raise MalformedPayload("message without sender.id")
-            mid = _text(message.get("mid"))
+            mid = text_or_empty(message.get("mid"))
             if not mid:
                 raise MalformedPayload("message without mid")
             if message.get("is_deleted"):
@@ -169,14 +180,16 @@ class MetaConnector:
             return self._message(mid, message, base)
 
         if "postback" in event:
-            postback = _obj(event["postback"], "postback")
+            postback = json_object(event["postback"], "postback")
             if not sender_id:
                 raise MalformedPayload("postback without sender.id")
-            mid = _text(postback.get("mid"))
+            mid = text_or_empty(postback.get("mid"))
             external_id = mid or f"postback:{sender_id}:{int(received_at.timestamp() * 1000)}"
             if postback.get("payload") is not None:
-                extra["postback_payload"] = _text(postback.get("payload"))
-            return RawMessage(external_id=external_id, text=_text(postback.get("title")), **base)
+                extra["postback_payload"] = text_or_empty(postback.get("payload"))
+            return RawMessage(
+                external_id=external_id, text=text_or_empty(postback.get("title")), **base
+            )
 
         # delivery, read, reaction, referral, optin, handover…: not citizen messages.
         return None
@@ -187,41 +200,43 @@ class MetaConnector:
         coordinates: Coordinates | None = None
         location_hint: str | None = None
         links: list[dict[str, Any]] = []
-        for attachment in _arr(message.get("attachments") or [], "attachments"):
-            attachment = _obj(attachment, "attachment")
-            att_type = _text(attachment.get("type"))
+        for attachment in json_array(message.get("attachments") or [], "attachments"):
+            attachment = json_object(attachment, "attachment")
+            att_type = text_or_empty(attachment.get("type"))
             payload = attachment.get("payload")
             payload = payload if isinstance(payload, dict) else {}
             if att_type == "location":
                 point = payload.get("coordinates")
                 if isinstance(point, dict) and coordinates is None:
-                    coordinates = _coordinates(point.get("lat"), point.get("long"))
-                title = _text(payload.get("title")) or _text(attachment.get("title"))
+                    coordinates = coordinates_at(point.get("lat"), point.get("long"))
+                title = text_or_empty(payload.get("title")) or text_or_empty(
+                    attachment.get("title")
+                )
                 if title and title != "Pinned Location":
                     location_hint = title
             elif att_type in _CONTENT_TYPE_BY_KIND:
-                url = _text(payload.get("url"))
+                url = text_or_empty(payload.get("url"))
                 if url:
                     attachments.append(AttachmentRef(url=url, content_type=_guess(url, att_type)))
                 sticker_id = payload.get("sticker_id")
                 if isinstance(sticker_id, str | int) and not isinstance(sticker_id, bool):
                     extra["sticker_id"] = str(sticker_id)
             elif att_type in _LINK_KINDS or payload.get("url"):
-                links.append({"type": att_type, "url": _text(payload.get("url")) or None})
+                links.append({"type": att_type, "url": text_or_empty(payload.get("url")) or None})
         if links:
             extra["links"] = links
         quick_reply = message.get("quick_reply")
         if isinstance(quick_reply, dict) and quick_reply.get("payload") is not None:
-            extra["quick_reply_payload"] = _text(quick_reply.get("payload"))
+            extra["quick_reply_payload"] = text_or_empty(quick_reply.get("payload"))
         if message.get("is_unsupported"):
             extra["unsupported"] = True
         reply_to = message.get("reply_to")
         in_reply_to: tuple[str, ...] = ()
-        if isinstance(reply_to, dict) and _text(reply_to.get("mid")):
-            in_reply_to = (_text(reply_to.get("mid")),)
+        if isinstance(reply_to, dict) and text_or_empty(reply_to.get("mid")):
+            in_reply_to = (text_or_empty(reply_to.get("mid")),)
         return RawMessage(
             external_id=mid,
-            text=_text(message.get("text")),
+            text=text_or_empty(message.get("text")),
             coordinates=coordinates,
             location_hint=location_hint,
             attachments=attachments,
@@ -233,34 +248,35 @@ class MetaConnector:
         self, kind: str, entry_id: str | None, change: dict[str, Any], entry_time: datetime
     ) -> RawMessage | None:
         field_name = change.get("field")
-        value = _obj(change.get("value") or {}, "change value")
+        value = json_object(change.get("value") or {}, "change value")
         channel, owner = self._account(kind, entry_id)
         extra: dict[str, Any] = {"owner": owner, "entry_id": entry_id, "field": field_name}
         if field_name in ("comments", "live_comments"):
-            comment_id = _id(value.get("id"))
+            comment_id = id_text(value.get("id"))
             if not comment_id:
                 raise MalformedPayload("comment change without id")
-            author = _obj(value.get("from") or {}, "from")
-            media = _sub(value, "media")
-            extra["media_id"] = _id(media.get("id"))
-            extra["media_product_type"] = _text(media.get("media_product_type")) or None
-            parent_id = _id(value.get("parent_id"))
+            author = json_object(value.get("from") or {}, "from")
+            media = sub_object(value, "media")
+            extra["media_id"] = id_text(media.get("id"))
+            extra["media_product_type"] = text_or_empty(media.get("media_product_type")) or None
+            parent_id = id_text(value.get("parent_id"))
             return RawMessage(
                 connector=self.name,
                 channel=channel,
                 external_id=comment_id,
                 received_at=_epoch(value.get("timestamp"), entry_time),
                 sender=Sender(
-                    user_id=_id(author.get("id")), handle=_text(author.get("username")) or None
+                    user_id=id_text(author.get("id")),
+                    handle=text_or_empty(author.get("username")) or None,
                 ),
-                text=_text(value.get("text")),
+                text=text_or_empty(value.get("text")),
                 in_reply_to=(parent_id,) if parent_id else (),
                 kind="comment",
                 extra=extra,
             )
         if field_name == "mentions":
-            media_id = _id(value.get("media_id"))
-            comment_id = _id(value.get("comment_id"))
+            media_id = id_text(value.get("media_id"))
+            comment_id = id_text(value.get("comment_id"))
             if not (media_id or comment_id):
                 raise MalformedPayload("mention change without media_id or comment_id")
             extra["media_id"] = media_id
@@ -270,7 +286,7 @@ class MetaConnector:
                 channel=channel,
                 external_id=f"mention:{comment_id or media_id}",
                 received_at=entry_time,
-                text=_text(value.get("text")),
+                text=text_or_empty(value.get("text")),
                 kind="mention",
                 extra=extra,
             )
@@ -278,37 +294,6 @@ class MetaConnector:
 
 
 # --- small readers that never raise anything but MalformedPayload ----------------------
-
-
-def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    """`parent[key]` when it is an object, else an empty one (optional sub-objects)."""
-    value = parent.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{what} is not an object")
-    return value
-
-
-def _arr(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise MalformedPayload(f"{what} is not an array")
-    return value
-
-
-def _id(value: Any) -> str | None:
-    """Ids arrive as strings, sometimes as numbers; never as anything else."""
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, str | int):
-        return str(value)
-    raise MalformedPayload(f"bad id {value!r}")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _epoch(value: Any, default: datetime) -> datetime:
@@ -321,16 +306,6 @@ def _epoch(value: Any, default: datetime) -> datetime:
         raise MalformedPayload(f"bad timestamp {value!r}")
     seconds = value / 1000 if value > 100_000_000_000 else value
     return parse_timestamp(seconds, default)
-
-
-def _coordinates(lat: Any, lon: Any) -> Coordinates | None:
-    if isinstance(lat, bool) or isinstance(lon, bool):
-        return None
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-        return None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return Coordinates(lat=float(lat), lon=float(lon))
 
 
 def _guess(url: str, kind: str) -> str:

@@ -8,7 +8,6 @@ thin wrapper around `tweepy.Client` (synchronous; run it in a worker thread), wi
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,6 @@ from typing import Any
 from connectors.base import (
     AttachmentRef,
     ConnectorError,
-    Coordinates,
     MalformedPayload,
     RawMessage,
     Sender,
@@ -28,6 +26,14 @@ from connectors.base import (
     hmac_b64,
     parse_timestamp,
     same,
+)
+from connectors.json_fields import (
+    coordinates_at,
+    id_text,
+    json_array,
+    json_object,
+    sub_object,
+    text_or_empty,
 )
 
 CONNECTOR = "twitter"
@@ -104,16 +110,18 @@ class TwitterConnector:
         return self.own_user_ids | ({for_user_id} if for_user_id else set())
 
     def _aaa(self, payload: dict[str, Any], now: datetime) -> list[RawMessage]:
-        for_user_id = _id(payload.get("for_user_id"))
+        for_user_id = id_text(payload.get("for_user_id"))
         own = self._own(for_user_id)
-        users = _sub(payload, "users")
+        users = sub_object(payload, "users")
         messages: list[RawMessage] = []
-        for event in _arr(payload.get("direct_message_events") or [], "direct_message_events"):
-            message = _aaa_dm(_obj(event, "DM event"), users, own, for_user_id, now)
+        for event in json_array(
+            payload.get("direct_message_events") or [], "direct_message_events"
+        ):
+            message = _aaa_dm(json_object(event, "DM event"), users, own, for_user_id, now)
             if message is not None:
                 messages.append(message)
-        for tweet in _arr(payload.get("tweet_create_events") or [], "tweet_create_events"):
-            message = _v1_tweet(_obj(tweet, "tweet"), own, now)
+        for tweet in json_array(payload.get("tweet_create_events") or [], "tweet_create_events"):
+            message = _v1_tweet(json_object(tweet, "tweet"), own, now)
             if message is not None:
                 messages.append(message)
         # favorite, follow, typing, read, delete… events are not citizen messages.
@@ -121,21 +129,21 @@ class TwitterConnector:
 
     def _xaa(self, data: dict[str, Any], now: datetime) -> list[RawMessage]:
         event_type = data.get("event_type")
-        payload = _obj(data.get("payload") or {}, "payload")
+        payload = json_object(data.get("payload") or {}, "payload")
         includes = data.get("includes") or payload.get("includes") or {}
         includes = includes if isinstance(includes, dict) else {}
-        filter_ = _sub(data, "filter")
-        for_user_id = _id(filter_.get("user_id"))
+        filter_ = sub_object(data, "filter")
+        for_user_id = id_text(filter_.get("user_id"))
         own = self._own(for_user_id)
         messages: list[RawMessage] = []
         if event_type == "dm.received":
             events = payload.get("direct_message_events")
             if events is None:
                 events = [payload.get("data", payload)]
-            users = _sub(payload, "users")
+            users = sub_object(payload, "users")
             users = {**_users_by_id(includes.get("users")), **users}
-            for event in _arr(events, "direct_message_events"):
-                event = _obj(event, "DM event")
+            for event in json_array(events, "direct_message_events"):
+                event = json_object(event, "DM event")
                 if "message_create" in event:
                     message = _aaa_dm(event, users, own, for_user_id, now)
                 else:  # a v2 DM event
@@ -143,12 +151,12 @@ class TwitterConnector:
                 if message is not None:
                     messages.append(message)
         elif event_type == "post.mention.create":
-            post = _obj(payload.get("data", payload), "post")
+            post = json_object(payload.get("data", payload), "post")
             message = _v2_post(post, includes, own, now)
             if message is not None:
                 messages.append(message)
         for message in messages:
-            message.extra["event_uuid"] = _id(data.get("event_uuid"))
+            message.extra["event_uuid"] = id_text(data.get("event_uuid"))
             message.extra["event_type"] = event_type
         return messages
 
@@ -161,11 +169,13 @@ def messages_from_dm_events(
 ) -> list[RawMessage]:
     """Raw messages in a `GET /2/dm_events` answer; our own sends are dropped."""
     try:
-        response = _obj(response_json, "response")
-        includes = _sub(response, "includes")
+        response = json_object(response_json, "response")
+        includes = sub_object(response, "includes")
         messages = []
-        for event in _arr(response.get("data") or [], "data"):
-            message = _v2_dm(_obj(event, "DM event"), includes, {own_user_id}, own_user_id, now)
+        for event in json_array(response.get("data") or [], "data"):
+            message = _v2_dm(
+                json_object(event, "DM event"), includes, {own_user_id}, own_user_id, now
+            )
             if message is not None:
                 messages.append(message)
         return messages
@@ -178,11 +188,11 @@ def messages_from_mentions(
 ) -> list[RawMessage]:
     """Raw messages in a `GET /2/users/:id/mentions` answer; own posts and reposts dropped."""
     try:
-        response = _obj(response_json, "response")
-        includes = _sub(response, "includes")
+        response = json_object(response_json, "response")
+        includes = sub_object(response, "includes")
         messages = []
-        for post in _arr(response.get("data") or [], "data"):
-            message = _v2_post(_obj(post, "post"), includes, {own_user_id}, now)
+        for post in json_array(response.get("data") or [], "data"):
+            message = _v2_post(json_object(post, "post"), includes, {own_user_id}, now)
             if message is not None:
                 messages.append(message)
         return messages
@@ -202,17 +212,17 @@ def _aaa_dm(
 ) -> RawMessage | None:
     if event.get("type") != "message_create":
         return None
-    event_id = _id(event.get("id"))
-    create = _obj(event.get("message_create"), "message_create")
-    sender_id = _id(create.get("sender_id"))
+    event_id = id_text(event.get("id"))
+    create = json_object(event.get("message_create"), "message_create")
+    sender_id = id_text(create.get("sender_id"))
     if not event_id or not sender_id:
         raise MalformedPayload("DM event without id or sender_id")
     if sender_id in own:
         return None
-    target = _sub(create, "target")
-    recipient_id = _id(target.get("recipient_id")) or for_user_id
-    data = _obj(create.get("message_data") or {}, "message_data")
-    text = _text(data.get("text"))
+    target = sub_object(create, "target")
+    recipient_id = id_text(target.get("recipient_id")) or for_user_id
+    data = json_object(create.get("message_data") or {}, "message_data")
+    text = text_or_empty(data.get("text"))
     attachments: list[AttachmentRef] = []
     attachment = data.get("attachment")
     if isinstance(attachment, dict) and isinstance(attachment.get("media"), dict):
@@ -220,8 +230,8 @@ def _aaa_dm(
         ref = _v1_media(media)
         if ref is not None:
             attachments.append(ref)
-        text = _strip_link(text, _text(media.get("url")))
-    user = _sub(users, sender_id)
+        text = _strip_link(text, text_or_empty(media.get("url")))
+    user = sub_object(users, sender_id)
     return RawMessage(
         connector=CONNECTOR,
         channel=CHANNEL,
@@ -229,8 +239,8 @@ def _aaa_dm(
         received_at=_epoch_ms(event.get("created_timestamp"), now),
         sender=Sender(
             user_id=sender_id,
-            name=_text(user.get("name")) or None,
-            handle=_text(user.get("screen_name") or user.get("username")) or None,
+            name=text_or_empty(user.get("name")) or None,
+            handle=text_or_empty(user.get("screen_name") or user.get("username")) or None,
         ),
         text=text,
         attachments=attachments,
@@ -248,8 +258,8 @@ def _v2_dm(
 ) -> RawMessage | None:
     if event.get("event_type", "MessageCreate") != "MessageCreate":
         return None
-    event_id = _id(event.get("id"))
-    sender_id = _id(event.get("sender_id"))
+    event_id = id_text(event.get("id"))
+    sender_id = id_text(event.get("sender_id"))
     if not event_id or not sender_id:
         raise MalformedPayload("DM event without id or sender_id")
     if sender_id in own:
@@ -266,59 +276,59 @@ def _v2_dm(
         connector=CONNECTOR,
         channel=CHANNEL,
         external_id=f"dm:{event_id}",
-        received_at=parse_timestamp(_text(event.get("created_at")) or None, now),
+        received_at=parse_timestamp(text_or_empty(event.get("created_at")) or None, now),
         sender=Sender(
             user_id=sender_id,
-            name=_text(user.get("name")) or None,
-            handle=_text(user.get("username")) or None,
+            name=text_or_empty(user.get("name")) or None,
+            handle=text_or_empty(user.get("username")) or None,
         ),
-        text=_text(event.get("text")),
+        text=text_or_empty(event.get("text")),
         attachments=attachments,
         group_key=f"dm:{CHANNEL}:{own_user_id}:{sender_id}",
         extra={
             "for_user_id": own_user_id,
-            "dm_conversation_id": _text(event.get("dm_conversation_id")) or None,
+            "dm_conversation_id": text_or_empty(event.get("dm_conversation_id")) or None,
         },
     )
 
 
 def _v1_tweet(tweet: dict[str, Any], own: set[str], now: datetime) -> RawMessage | None:
-    tweet_id = _id(tweet.get("id_str") or tweet.get("id"))
-    user = _obj(tweet.get("user") or {}, "user")
-    author_id = _id(user.get("id_str") or user.get("id"))
+    tweet_id = id_text(tweet.get("id_str") or tweet.get("id"))
+    user = json_object(tweet.get("user") or {}, "user")
+    author_id = id_text(user.get("id_str") or user.get("id"))
     if not tweet_id:
         raise MalformedPayload("tweet without id_str")
     if author_id in own or "retweeted_status" in tweet:
         return None
-    extended = _sub(tweet, "extended_tweet")
-    if tweet.get("truncated") and _text(extended.get("full_text")):
-        text = _text(extended.get("full_text"))
+    extended = sub_object(tweet, "extended_tweet")
+    if tweet.get("truncated") and text_or_empty(extended.get("full_text")):
+        text = text_or_empty(extended.get("full_text"))
         media_source = extended
     else:
-        text = _text(tweet.get("full_text") or tweet.get("text"))
+        text = text_or_empty(tweet.get("full_text") or tweet.get("text"))
         media_source = tweet
     entities = media_source.get("extended_entities") or tweet.get("extended_entities") or {}
     attachments: list[AttachmentRef] = []
     if isinstance(entities, dict):
-        for media in _arr(entities.get("media") or [], "media"):
+        for media in json_array(entities.get("media") or [], "media"):
             if isinstance(media, dict):
                 ref = _v1_media(media)
                 if ref is not None:
                     attachments.append(ref)
-                text = _strip_link(text, _text(media.get("url")))
+                text = _strip_link(text, text_or_empty(media.get("url")))
     coordinates = None
     point = tweet.get("coordinates")
     if isinstance(point, dict) and isinstance(point.get("coordinates"), list):
         lon_lat = point["coordinates"]  # GeoJSON: [longitude, latitude]
         if len(lon_lat) == 2:
-            coordinates = _coordinates(lon_lat[1], lon_lat[0])
+            coordinates = coordinates_at(lon_lat[1], lon_lat[0])
     geo = tweet.get("geo")
     if coordinates is None and isinstance(geo, dict) and isinstance(geo.get("coordinates"), list):
         lat_lon = geo["coordinates"]  # deprecated field: [latitude, longitude]
         if len(lat_lon) == 2:
-            coordinates = _coordinates(lat_lon[0], lat_lon[1])
-    place = _sub(tweet, "place")
-    reply_to = _id(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
+            coordinates = coordinates_at(lat_lon[0], lat_lon[1])
+    place = sub_object(tweet, "place")
+    reply_to = id_text(tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"))
     if tweet.get("timestamp_ms") is not None:
         received_at = _epoch_ms(tweet.get("timestamp_ms"), now)
     else:
@@ -330,24 +340,24 @@ def _v1_tweet(tweet: dict[str, Any], own: set[str], now: datetime) -> RawMessage
         received_at=received_at,
         sender=Sender(
             user_id=author_id,
-            name=_text(user.get("name")) or None,
-            handle=_text(user.get("screen_name")) or None,
+            name=text_or_empty(user.get("name")) or None,
+            handle=text_or_empty(user.get("screen_name")) or None,
         ),
         text=text,
         coordinates=coordinates,
-        location_hint=_text(place.get("full_name")) or None,
+        location_hint=text_or_empty(place.get("full_name")) or None,
         attachments=attachments,
         in_reply_to=(f"tweet:{reply_to}",) if reply_to else (),
         kind="mention",
-        extra={"place_id": _text(place.get("id")) or None},
+        extra={"place_id": text_or_empty(place.get("id")) or None},
     )
 
 
 def _v2_post(
     post: dict[str, Any], includes: dict[str, Any], own: set[str], now: datetime
 ) -> RawMessage | None:
-    post_id = _id(post.get("id"))
-    author_id = _id(post.get("author_id"))
+    post_id = id_text(post.get("id"))
+    author_id = id_text(post.get("author_id"))
     if not post_id:
         raise MalformedPayload("post without id")
     if author_id in own:
@@ -355,8 +365,8 @@ def _v2_post(
     referenced = [r for r in post.get("referenced_tweets") or [] if isinstance(r, dict)]
     if any(r.get("type") == "retweeted" for r in referenced):
         return None
-    note = _sub(post, "note_tweet")
-    text = _text(note.get("text")) or _text(post.get("text"))
+    note = sub_object(post, "note_tweet")
+    text = text_or_empty(note.get("text")) or text_or_empty(post.get("text"))
     user = _users_by_id(includes.get("users")).get(author_id or "", {})
     media = _by_key(includes.get("media"), "media_key")
     attachments = [
@@ -366,26 +376,26 @@ def _v2_post(
     ]
     coordinates = None
     location_hint = None
-    geo = _sub(post, "geo")
+    geo = sub_object(post, "geo")
     point = geo.get("coordinates")
     if isinstance(point, dict) and isinstance(point.get("coordinates"), list):
         lon_lat = point["coordinates"]  # GeoJSON: [longitude, latitude]
         if len(lon_lat) == 2:
-            coordinates = _coordinates(lon_lat[1], lon_lat[0])
-    place_id = _text(geo.get("place_id")) or None
+            coordinates = coordinates_at(lon_lat[1], lon_lat[0])
+    place_id = text_or_empty(geo.get("place_id")) or None
     if place_id:
         place = _by_key(includes.get("places"), "id").get(place_id, {})
-        location_hint = _text(place.get("full_name")) or None
-    replied = [_id(r.get("id")) for r in referenced if r.get("type") == "replied_to"]
+        location_hint = text_or_empty(place.get("full_name")) or None
+    replied = [id_text(r.get("id")) for r in referenced if r.get("type") == "replied_to"]
     return RawMessage(
         connector=CONNECTOR,
         channel=CHANNEL,
         external_id=f"tweet:{post_id}",
-        received_at=parse_timestamp(_text(post.get("created_at")) or None, now),
+        received_at=parse_timestamp(text_or_empty(post.get("created_at")) or None, now),
         sender=Sender(
             user_id=author_id,
-            name=_text(user.get("name")) or None,
-            handle=_text(user.get("username")) or None,
+            name=text_or_empty(user.get("name")) or None,
+            handle=text_or_empty(user.get("username")) or None,
         ),
         text=text,
         coordinates=coordinates,
@@ -395,7 +405,7 @@ def _v2_post(
         kind="mention",
         extra={
             "place_id": place_id,
-            "conversation_id": _text(post.get("conversation_id")) or None,
+            "conversation_id": text_or_empty(post.get("conversation_id")) or None,
         },
     )
 
@@ -403,11 +413,11 @@ def _v2_post(
 def _v1_media(media: dict[str, Any]) -> AttachmentRef | None:
     kind = media.get("type")
     if kind in ("video", "animated_gif"):
-        info = _sub(media, "video_info")
+        info = sub_object(media, "video_info")
         url = _best_variant(info.get("variants"))
         if url:
             return AttachmentRef(url=url, content_type="video/mp4")
-    url = _text(media.get("media_url_https") or media.get("media_url"))
+    url = text_or_empty(media.get("media_url_https") or media.get("media_url"))
     return AttachmentRef(url=url, content_type="image/jpeg") if url else None
 
 
@@ -418,7 +428,7 @@ def _v2_media(media: Any) -> AttachmentRef | None:
         url = _best_variant(media.get("variants"))
         if url:
             return AttachmentRef(url=url, content_type="video/mp4")
-    url = _text(media.get("url") or media.get("preview_image_url"))
+    url = text_or_empty(media.get("url") or media.get("preview_image_url"))
     return AttachmentRef(url=url, content_type="image/jpeg") if url else None
 
 
@@ -429,7 +439,7 @@ def _best_variant(variants: Any) -> str | None:
             continue
         rate = variant.get("bitrate") or variant.get("bit_rate") or 0
         rate = rate if isinstance(rate, int) else 0
-        url = _text(variant.get("url"))
+        url = text_or_empty(variant.get("url"))
         if url and (best is None or rate > best[0]):
             best = (rate, url)
     return best[1] if best else None
@@ -559,9 +569,9 @@ class TwitterPoller:
             default=None,
         )
         fresh = {str(i) for i in ids if stop_at is None or i > stop_at}
-        response = {**response, "data": [e for e in events if _id(e.get("id")) in fresh]}
+        response = {**response, "data": [e for e in events if id_text(e.get("id")) in fresh]}
         messages = messages_from_dm_events(response, self.own_user_id, self._now())
-        next_token = _sub(response, "meta").get("next_token")
+        next_token = sub_object(response, "meta").get("next_token")
         reached_known = stop_at is not None and any(i <= stop_at for i in ids)
         if next_token and not reached_known and ids:
             new_state = {
@@ -599,7 +609,7 @@ class TwitterPoller:
                 user_auth=self._user_auth,
             )
             messages.extend(messages_from_mentions(response, self.own_user_id, self._now()))
-            meta = _sub(response, "meta")
+            meta = sub_object(response, "meta")
             page_newest = _int_id(meta.get("newest_id"))
             if page_newest is not None and page_newest > (_int_id(newest_id) or 0):
                 newest_id = str(page_newest)
@@ -632,39 +642,9 @@ class TwitterPoller:
 # --- small readers --------------------------------------------------------------------------
 
 
-def _sub(parent: dict[str, Any], key: str) -> dict[str, Any]:
-    """`parent[key]` when it is an object, else an empty one (optional sub-objects)."""
-    value = parent.get(key)
-    return value if isinstance(value, dict) else {}
-
-
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise MalformedPayload(f"{what} is not an object")
-    return value
-
-
-def _arr(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise MalformedPayload(f"{what} is not an array")
-    return value
-
-
-def _id(value: Any) -> str | None:
-    if isinstance(value, bool) or value is None or value == "":
-        return None
-    if isinstance(value, str | int):
-        return str(value)
-    raise MalformedPayload(f"bad id {value!r}")
-
-
 def _int_id(value: Any) -> int | None:
-    text = _id(value) if not isinstance(value, dict | list | float) else None
+    text = id_text(value) if not isinstance(value, dict | list | float) else None
     return int(text) if text and text.isdigit() else None
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _users_by_id(users: Any) -> dict[str, dict[str, Any]]:
@@ -715,16 +695,6 @@ def _v1_date(value: Any, default: datetime) -> datetime:
         return parsedate_to_datetime(f"{weekday}, {day} {month} {year} {clock} {zone}")
     except (TypeError, ValueError) as exc:
         raise MalformedPayload(f"bad created_at {value!r}") from exc
-
-
-def _coordinates(lat: Any, lon: Any) -> Coordinates | None:
-    if isinstance(lat, bool) or isinstance(lon, bool):
-        return None
-    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
-        return None
-    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
-        return None
-    return Coordinates(lat=float(lat), lon=float(lon))
 
 
 __all__ = [

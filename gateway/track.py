@@ -95,7 +95,9 @@ def render_report(ticket: str, report: Report, changes: list[tuple[datetime, str
     steps: list[Step] = []
     last_label = None
     for at, status in changes:
-        step_label = STATUS_VIEW.get(status, (status,))[0]
+        if status not in STATUS_VIEW:
+            continue  # internal events (joined, follow_up, unsent, attachment…) are not statuses
+        step_label = STATUS_VIEW[status][0]
         if step_label != last_label:  # retries and internal steps collapse into one line
             steps.append(Step(format_date(at), step_label))
             last_label = step_label

@@ -103,3 +103,21 @@ async def test_kanal_crm_retry_dead_revives_failed_reports_and_sends_them(make_k
         report = await k.store.get_report(items[0].id)
         assert report is not None and report.status == "posted"
         assert crm.unique_reports() == {items[0].id}
+
+
+def test_internal_events_never_show_on_the_citizens_page():
+    from datetime import UTC, datetime
+
+    from gateway.track import render_report
+    from normalizers.report import Report
+
+    at = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    report = Report(id="r", ticket="KNL-AAAA-BBBB", channel="telegram", connector="telegram",
+                    intake="webhook", external_id="1:2", received_at=at, owner="province",
+                    status="pending_enrichment")
+    html = render_report("KNL-AAAA-BBBB", report, [(at, "received"), (at, "joined"),
+                                                   (at, "unsent"), (at, "pending_enrichment"),
+                                                   (at, "follow_up"), (at, "attachment")])
+    for internal in ("joined", "unsent", "follow_up", "attachment"):
+        assert internal not in html
+    assert "Sedang dilengkapi petugas" in html
