@@ -175,7 +175,9 @@ class Pipeline:
             except StoreUnavailable:
                 raise  # the claims lapse and the batch is taken again; nothing is marked failed
             except Exception as exc:  # stays stored, flagged, visible in /api/v1/inbox
-                log.warning("raw message %s failed normalization: %s", row["id"], type(exc).__name__)
+                log.warning(
+                    "raw message %s failed normalization: %s", row["id"], type(exc).__name__
+                )
                 failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
         try:
             await self.store.settle_raw(

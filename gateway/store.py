@@ -130,7 +130,9 @@ def _is_unavailable(exc: BaseException) -> bool:
 class Store:
     """One per process. `write()` transactions are serialized on SQLite (one writer)."""
 
-    def __init__(self, url: str, *, pool_size: int = 10, clock: Callable[[], datetime] | None = None):
+    def __init__(
+        self, url: str, *, pool_size: int = 10, clock: Callable[[], datetime] | None = None
+    ):
         self.url = url
         self.clock = clock or (lambda: datetime.now(UTC))
         self.dialect = "sqlite" if url.startswith("sqlite") else "postgresql"
@@ -485,8 +487,13 @@ class Store:
         stmt = self._insert(attachments).on_conflict_do_nothing(index_elements=["sha256"])
         await conn.execute(
             stmt,
-            {"sha256": digest, "content_type": content_type, "size": len(data), "data": data,
-             "created_at": now},
+            {
+                "sha256": digest,
+                "content_type": content_type,
+                "size": len(data),
+                "data": data,
+                "created_at": now,
+            },
         )
 
     async def put_blob(self, digest: str, content_type: str, data: bytes) -> None:
@@ -537,8 +544,10 @@ class Store:
     async def raw_message(self, raw_id: str) -> dict[str, Any] | None:
         async with self.read() as conn:
             row = (
-                await conn.execute(select(raw_messages).where(raw_messages.c.id == raw_id))
-            ).mappings().first()
+                (await conn.execute(select(raw_messages).where(raw_messages.c.id == raw_id)))
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     async def count_raw(self, state: str | None = None) -> int:
@@ -558,9 +567,12 @@ class Store:
         ).lower()
         reporter = report.reporter
         key = (
-            f"phone:{reporter.phone}" if reporter.phone
-            else f"email:{reporter.email}" if reporter.email
-            else f"{report.channel}:{reporter.channel_user_id}" if reporter.channel_user_id
+            f"phone:{reporter.phone}"
+            if reporter.phone
+            else f"email:{reporter.email}"
+            if reporter.email
+            else f"{report.channel}:{reporter.channel_user_id}"
+            if reporter.channel_user_id
             else None
         )
         return {
@@ -776,7 +788,9 @@ class Store:
                 if at is not None
             }
             rows = await conn.execute(
-                select(reports.c.geo_tagged, func.count()).where(where).group_by(reports.c.geo_tagged)
+                select(reports.c.geo_tagged, func.count())
+                .where(where)
+                .group_by(reports.c.geo_tagged)
             )
             out["by_geo"] = {("geo" if g else "non_geo"): n for g, n in rows}
         return out
@@ -787,7 +801,11 @@ class Store:
         async with self.write() as conn:
             await conn.execute(
                 api_tokens.insert().values(
-                    name=name, token_hash=token_hash, role=role, scope=scope, created_at=self.clock()
+                    name=name,
+                    token_hash=token_hash,
+                    role=role,
+                    scope=scope,
+                    created_at=self.clock(),
                 )
             )
 
@@ -816,19 +834,25 @@ class Store:
     async def token_by_hash(self, token_hash: str) -> dict[str, Any] | None:
         async with self.read() as conn:
             row = (
-                await conn.execute(
-                    select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.scope).where(
-                        api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+                (
+                    await conn.execute(
+                        select(api_tokens.c.name, api_tokens.c.role, api_tokens.c.scope).where(
+                            api_tokens.c.token_hash == token_hash, api_tokens.c.revoked_at.is_(None)
+                        )
                     )
                 )
-            ).mappings().first()
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     # --- shared state and singleton leases ---------------------------------------------------
 
     async def get_state(self, key: str) -> Any:
         async with self.read() as conn:
-            row = (await conn.execute(select(kv_state.c.value).where(kv_state.c.key == key))).first()
+            row = (
+                await conn.execute(select(kv_state.c.value).where(kv_state.c.key == key))
+            ).first()
         return json.loads(row[0]) if row and row[0] is not None else None
 
     async def set_state(self, key: str, value: Any) -> None:
@@ -836,7 +860,8 @@ class Store:
             key=key, value=json.dumps(value), updated_at=self.clock()
         )
         stmt = stmt.on_conflict_do_update(
-            index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at}
+            index_elements=["key"],
+            set_={"value": stmt.excluded.value, "updated_at": stmt.excluded.updated_at},
         )
         async with self.write() as conn:
             await conn.execute(stmt)
@@ -849,11 +874,15 @@ class Store:
         stmt = stmt.on_conflict_do_update(
             index_elements=["key"],
             set_={"holder": holder, "until": until, "updated_at": now},
-            where=or_(kv_state.c.holder == holder, kv_state.c.holder.is_(None), kv_state.c.until < now),
+            where=or_(
+                kv_state.c.holder == holder, kv_state.c.holder.is_(None), kv_state.c.until < now
+            ),
         )
         async with self.write() as conn:
             await conn.execute(stmt)
-            row = (await conn.execute(select(kv_state.c.holder).where(kv_state.c.key == key))).first()
+            row = (
+                await conn.execute(select(kv_state.c.holder).where(kv_state.c.key == key))
+            ).first()
         return bool(row and row[0] == holder)
 
 

@@ -1,7 +1,7 @@
 """A real Dovecot IMAP server on loopback for tests and benchmarks.
 
-Built from the shared peer config (a copy of ../shared/peers/dovecot.conf in tests/peers/) with its paths moved
-to a private directory and its port to a free one. The mail user is `nobody` (Dovecot
+Built from tests/peers/dovecot.conf (a copy of ../shared/peers/dovecot.conf) with its
+paths moved to a private directory and its port to a free one. The mail user is `nobody` (Dovecot
 refuses root), so the directory is world-traversable and the mail home is nobody's.
 """
 

@@ -5,8 +5,9 @@
         line = k.wait_for_sent(timeout=10)                            # an SMS kanal sent (MT)
         k.sendsms_url, k.user, k.password                             # for channels.sms_kannel
 
-Starts from tests/peers/kannel.conf (a copy of ../shared/peers/kannel.conf, PEERS.md), copied with free ports, its log
-files under the test's directory and the `sms-service` get-url replaced. The fake SMSC is
+Starts from tests/peers/kannel.conf (a copy of ../shared/peers/kannel.conf, PEERS.md),
+copied with free ports, its log files under the test's directory and the `sms-service`
+get-url replaced. The fake SMSC is
 bearerbox listening on `smsc_port`; this helper connects to it the way Kannel's `fakesmsc`
 does: MO lines `SENDER RECEIVER text MESSAGE` are written to it, MT messages (sendsms)
 come back on the same socket as lines `SENDER RECEIVER text URL-ENCODED-MESSAGE`, read into
