@@ -855,7 +855,9 @@ def parse_email(
     except Exception as exc:
         # Last resort, so that a stdlib bug on one hostile message cannot stall the intake:
         # the raw bytes are stored by the gateway and the defect says what happened.
-        log.warning("e-mail parser failed: %s: %s", type(exc).__name__, exc)
+        # The exception's text may quote the message (addresses, words): debug level only.
+        log.warning("e-mail parser failed: %s", type(exc).__name__)
+        log.debug("e-mail parser failure detail: %s", exc)
         return RawMessage(
             connector=connector,
             channel=CHANNEL,

@@ -233,7 +233,12 @@ class Pipeline:
             except ClaimLost:
                 continue
             except Exception as exc:
-                log.warning("group %s failed normalization: %s", group_key, type(exc).__name__)
+                # The group key holds the sender (an MSISDN): name the raw messages instead.
+                log.warning(
+                    "parts %s failed normalization: %s",
+                    min(r["id"] for r in rows),
+                    type(exc).__name__,
+                )
                 await self.store.settle_raw(
                     self.worker_id,
                     failed=[(r["id"], f"{type(exc).__name__}: {exc}") for r in rows],
