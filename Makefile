@@ -18,6 +18,7 @@ serve: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway connectors normalizers crm_client
 
 test: $(STAMP) lint

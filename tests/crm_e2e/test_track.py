@@ -112,12 +112,29 @@ def test_internal_events_never_show_on_the_citizens_page():
     from normalizers.report import Report
 
     at = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
-    report = Report(id="r", ticket="KNL-AAAA-BBBB", channel="telegram", connector="telegram",
-                    intake="webhook", external_id="1:2", received_at=at, owner="province",
-                    status="pending_enrichment")
-    html = render_report("KNL-AAAA-BBBB", report, [(at, "received"), (at, "joined"),
-                                                   (at, "unsent"), (at, "pending_enrichment"),
-                                                   (at, "follow_up"), (at, "attachment")])
+    report = Report(
+        id="r",
+        ticket="KNL-AAAA-BBBB",
+        channel="telegram",
+        connector="telegram",
+        intake="webhook",
+        external_id="1:2",
+        received_at=at,
+        owner="province",
+        status="pending_enrichment",
+    )
+    html = render_report(
+        "KNL-AAAA-BBBB",
+        report,
+        [
+            (at, "received"),
+            (at, "joined"),
+            (at, "unsent"),
+            (at, "pending_enrichment"),
+            (at, "follow_up"),
+            (at, "attachment"),
+        ],
+    )
     for internal in ("joined", "unsent", "follow_up", "attachment"):
         assert internal not in html
     assert "Sedang dilengkapi petugas" in html
