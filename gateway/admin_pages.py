@@ -79,6 +79,7 @@ OK_MESSAGES = {
     "saved": "Perubahan disimpan.",
     "rejected": "Laporan ditolak.",
     "reopened": "Laporan dikembalikan ke antrean.",
+    "seen": "Tanda perhatian dihapus; laporan keluar dari antrean.",
 }
 FIELD_LABELS = {"location": "lokasi", "category": "kategori"}
 # Colours of the charts, one per channel (colour-blind-safe-ish palette, cycled).
@@ -169,6 +170,7 @@ class AdminPages:
             items, cursor = await self.store.list_reports(
                 person.scope,
                 status=["pending_enrichment"],
+                or_attention=True,
                 channel=filters["channel"] or None,
                 owner=filters["owner"] or None,
                 q=filters["q"] or None,
@@ -393,6 +395,8 @@ class AdminPages:
             return (lambda r, by, now: enrich.release(r, by, now)), None, "released"
         if name == "reopen":
             return (lambda r, by, now: enrich.reopen(r, by=by, now=now)), None, "reopened"
+        if name == "seen":
+            return (lambda r, by, now: enrich.clear_attention(r, by=by, now=now)), None, "seen"
         if name == "submit":
             return _submit(False), None, "submitted"
         if name == "reject":

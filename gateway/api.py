@@ -127,6 +127,7 @@ class AdminApi:
         self.require(principal, READ_ROLES)
         q = request.query
         geo = _bool(q["geo"], "geo") if "geo" in q else None
+        attention = _bool(q["attention"], "attention") if "attention" in q else None
         try:
             items, cursor = await self.store.list_reports(
                 principal.scope,
@@ -134,6 +135,7 @@ class AdminApi:
                 channel=q.get("channel") or None,
                 owner=q.get("owner") or None,
                 geo=geo,
+                attention=attention,
                 kelurahan=q.get("kelurahan") or None,
                 q=q.get("q") or None,
                 since=_since(request),
@@ -151,6 +153,7 @@ class AdminApi:
             items, cursor = await self.store.list_reports(
                 principal.scope,
                 status=["pending_enrichment"],
+                or_attention=True,  # a citizen wrote again on a done report, for example
                 channel=request.query.get("channel") or None,
                 owner=request.query.get("owner") or None,
                 limit=_limit(request),

@@ -77,6 +77,8 @@ class EnrichmentPatch(Body):
     reporter: ReporterPatch | None = None
     owner: str | None = Field(default=None, max_length=64)
     confidential: bool | None = None
+    # Only null is accepted: the owner has seen what flagged the report (any status).
+    attention: None = None
 
 
 class RejectBody(Body):
@@ -192,6 +194,19 @@ def _located(
     )
 
 
+def clear_attention(report: Report, *, by: str, now: datetime) -> Report:
+    """`PATCH {"attention": null}`: the owner has seen why the report came back to the
+    queue (a done report stays done). Works on any status; needs no lease."""
+    if report.attention is None:
+        raise EnrichError(409, "no_attention", "the report is not flagged for attention")
+    note = f"seen: {report.attention}"
+    changed = report.model_copy(update={"attention": None, "history": []})
+    changed.history.append(
+        HistoryEntry(at=now, status=report.status, by=by, note=note, changes={"attention": None})
+    )
+    return changed
+
+
 def apply_patch(
     report: Report,
     patch: EnrichmentPatch,
@@ -205,6 +220,8 @@ def apply_patch(
 ) -> Report:
     """The report with the PATCH applied, the caller's lease taken or renewed, and one
     history entry listing what changed. Raises EnrichError (403/409/422)."""
+    if patch.model_fields_set == {"attention"}:
+        return clear_attention(report, by=by, now=now)
     _require_status(report, ENRICHABLE, "enriched")
     check_lease(report, by, now)
     given = patch.model_fields_set
@@ -293,6 +310,9 @@ def apply_patch(
         update["owner"] = patch.owner
         changes["owner"] = patch.owner
         lease = None  # handed over: the new queue's admins claim it themselves
+    if "attention" in given and report.attention is not None:
+        update["attention"] = None
+        changes["attention"] = None
     update["lease"] = lease
     update["history"] = [_entry(report, by, now, "enriched", changes)]
     return report.model_copy(update=update)

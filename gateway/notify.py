@@ -902,7 +902,10 @@ class Notifier:
         for report_id, late in candidates:
 
             def change(report: Report, late: Iterable[Any] = late) -> Report:
-                changed = report.model_copy(update={"history": []})
+                # Back in the owner's queue (the report stays done) until an admin has seen it.
+                changed = report.model_copy(
+                    update={"history": [], "attention": "follow_up_after_done"}
+                )
                 for f in late:
                     changed.history.append(
                         HistoryEntry(

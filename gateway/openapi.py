@@ -144,6 +144,13 @@ SEARCH_PARAMS = (
     Param("channel", "query", "A channel code"),
     Param("owner", "query", "An owner such as kelurahan:31.71.06.1001"),
     Param("geo", "query", "true or false", schema={"type": "boolean"}),
+    Param(
+        "attention",
+        "query",
+        "true: only reports flagged for their owner's attention (e.g. the citizen wrote "
+        "again after done); false: only the others",
+        schema={"type": "boolean"},
+    ),
     Param("kelurahan", "query", "Code of the kelurahan of the report's location"),
     Param("q", "query", "Text (ticket, title, text, description)"),
     Param(

@@ -244,3 +244,10 @@ Index("ix_reports_crm_request", reports.c.crm_request_id)
 reports.append_column(Column("crm_claimed_by", String(64), nullable=True))
 reports.append_column(Column("crm_claimed_until", UTCDateTime(), nullable=True))
 reports.append_column(Column("crm_first_attempt_at", UTCDateTime(), nullable=True))
+
+# --- revision 0005 -------------------------------------------------------------------------
+
+# Why the report is back in its owner's queue though its status is not: e.g.
+# "follow_up_after_done". Cleared by an admin.
+reports.append_column(Column("attention", String(32), nullable=True))
+Index("ix_reports_attention_owner", reports.c.attention, reports.c.owner)

@@ -592,6 +592,7 @@ class Store:
             "lease_until": report.lease.until if report.lease else None,
             "attempts": report.delivery.attempts,
             "next_attempt_at": report.delivery.next_attempt_at,
+            "attention": report.attention,
             "doc": json.dumps(doc, ensure_ascii=False),
         }
 
@@ -726,10 +727,20 @@ class Store:
         limit: int = 50,
         cursor: str | None = None,
         oldest_first: bool = False,
+        attention: bool | None = None,
+        or_attention: bool = False,
     ) -> tuple[list[Report], str | None]:
+        """`or_attention`: also the reports flagged for their owner's attention, whatever
+        their status (the enrichment queue shows both)."""
         conds = [scope_condition(scope)]
         if status:
-            conds.append(reports.c.status.in_(list(status)))
+            by_status = reports.c.status.in_(list(status))
+            conds.append(
+                or_(by_status, reports.c.attention.is_not(None)) if or_attention else by_status
+            )
+        if attention is not None:
+            flagged = reports.c.attention.is_not(None)
+            conds.append(flagged if attention else reports.c.attention.is_(None))
         if channel:
             conds.append(reports.c.channel == channel)
         if owner:

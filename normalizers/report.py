@@ -169,4 +169,6 @@ class Report(Model):
     notifications: list[Notification] = Field(default_factory=list)
     crm: CrmState = Field(default_factory=CrmState)
     rejection: dict[str, str | None] | None = None
+    # Why the report is back in its owner's queue whatever its status ("follow_up_after_done").
+    attention: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)

@@ -133,3 +133,29 @@ async def test_the_stats_page_draws_its_charts_in_svg(make_kanal):
     assert html.count("<svg") >= 3
     assert MENTENG in html  # its queue, with the age of its oldest report
     assert "<script" not in html
+
+
+async def test_a_done_report_the_citizen_wrote_on_again_is_in_the_queue_until_seen(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 90, "Lampu jalan mati lagi di Jalan Cikini Raya")
+
+    def done_and_flagged(r):  # type: ignore[no-untyped-def]
+        return r.model_copy(
+            update={"status": "done", "attention": "follow_up_after_done", "history": []}
+        )
+
+    await k.store.update_report(report_id, done_and_flagged)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    queue = await (await k.client.get("/admin")).text()
+    assert report_id in queue and "warga menulis lagi" in queue
+    page = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+    assert "Sudah dibaca" in page
+    response = await k.client.post(
+        f"/admin/reports/{report_id}/seen",
+        data={"csrf": csrf, "version": hidden(page, "version")},
+        allow_redirects=False,
+    )
+    assert response.status in (302, 303)
+    current = await k.store.get_report(report_id)
+    assert current is not None and current.attention is None and current.status == "done"
+    assert report_id not in await (await k.client.get("/admin")).text()

@@ -77,3 +77,20 @@ async def test_a_follow_up_after_done_is_flagged_for_the_owner_once(make_kanal: 
     assert current is not None and current.status == "done"
     flags = [h for h in current.history if h.status == "follow_up_after_done"]
     assert len(flags) == 1 and "R1" in (flags[0].note or "")
+    # Flagged for the owner: back in the owner's queue (still done) until an admin has seen it.
+    assert current.attention == "follow_up_after_done"
+    token = await k.token(current.owner)
+    auth = {"Authorization": f"Bearer {token}"}
+    queue = await (await k.client.get("/api/v1/queue", headers=auth)).json()
+    assert [item["id"] for item in queue["items"]] == [report.id]
+    flagged = await (await k.client.get("/api/v1/reports?attention=true", headers=auth)).json()
+    assert [item["id"] for item in flagged["items"]] == [report.id]
+    seen = await k.client.patch(
+        f"/api/v1/reports/{report.id}",
+        json={"attention": None},
+        headers={**auth, "If-Match": str(current.version)},
+    )
+    assert seen.status == 200, await seen.text()
+    assert (await seen.json())["status"] == "done"
+    queue = await (await k.client.get("/api/v1/queue", headers=auth)).json()
+    assert queue["items"] == []
