@@ -267,6 +267,7 @@ class Dispatcher:
         try:
             while True:
                 try:
+                    await self.store.yield_to_intake()
                     await self._refresh_gauges()
                     started = await self.step() if self.sending else 0
                     backoff = 1.0

@@ -513,6 +513,7 @@ class MediaWorker:
         backoff = 1.0
         while True:
             try:
+                await self.store.yield_to_intake()
                 done = await self.work_once()
                 backoff = 1.0
             except StoreUnavailable as exc:

@@ -13,8 +13,9 @@ every `notify.scan_interval_s` at the whole look-back window (`notify.lookback_d
 short codes, sender names, rejected noise, imports, desks, rate limits…), or `sent` through
 "webhook_response" for JAKI and LAPOR! (their ticket is in the webhook's answer).
 
-Never twice: the row is RECORDED (unique on report and kind) before anything is sent, in
-the same transaction that makes it visible on the report (`report.notifications`). A
+Never twice: the row is RECORDED (unique on report and kind) before anything is sent. The
+row is also what the report shows (`report.notifications` is read from this table by the
+store), so delivery never rewrites a report nor bumps its version under an admin. A
 replica then claims due rows (`queued` → `sending`, with `claimed_by`/`claimed_until`;
 PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's single writer), sends, and records `sent`
 with the provider's message id, or on a provider error (5xx, 429, connection refused)
@@ -67,7 +68,7 @@ from gateway.runtime import ComponentState, Runtime
 from gateway.schema import outbound, raw_messages, report_history, reports
 from gateway.services import register_service
 from gateway.store import Store, StoreUnavailable
-from normalizers.report import HistoryEntry, Notification, Report
+from normalizers.report import HistoryEntry, Report
 
 log = logging.getLogger("kanal.notify")
 
@@ -336,33 +337,6 @@ class NotifyMetrics:
 # --------------------------------------------------------------------------- the report side
 
 
-def _note(
-    channel: str, kind: str, state: str, sent_at: datetime | None = None, error: str | None = None
-) -> Notification:
-    return Notification.model_validate(
-        {"channel": channel, "kind": kind, "state": state, "sent_at": sent_at, "error": error}
-    )
-
-
-def with_notification(report: Report, note: Notification) -> Report:
-    """The report with this kind's notification entry set (one entry per kind)."""
-    changed = report.model_copy(deep=True, update={"history": []})
-    changed.notifications = [n for n in changed.notifications if n.kind != note.kind] + [note]
-    return changed
-
-
-async def _show_on_report(
-    store: Store, conn: AsyncConnection, report_id: str, note: Notification
-) -> None:
-    current = await store.load_report(conn, report_id, for_update=True)
-    if current is None:
-        return
-    existing = next((n for n in current.notifications if n.kind == note.kind), None)
-    if existing == note:
-        return
-    await store.save_report(conn, with_notification(current, note), current.version)
-
-
 def ulid_floor(when: datetime) -> str:
     """The smallest ULID made at `when` (report ids sort by creation time)."""
     from ulid import ULID
@@ -448,6 +422,7 @@ class Notifier:
         try:
             while True:
                 try:
+                    await self.store.yield_to_intake()
                     await self.run_once()
                     backoff = 1.0
                     if self.state.state != "ok":
@@ -605,14 +580,6 @@ class Notifier:
                 )
                 if inserted.first() is None:
                     continue  # another replica recorded it first
-                note = _note(
-                    channel=plan.channel,
-                    kind=kind,
-                    state=state,
-                    sent_at=now if state == "sent" else None,
-                    error=reason if state == "skipped" else None,
-                )
-                await _show_on_report(self.store, conn, report.id, note)
                 made.append((plan.channel, state, reason or ""))
         for channel, state, reason in made:
             if state == "skipped":
@@ -674,19 +641,6 @@ class Notifier:
                     .returning(outbound.c.report_id, outbound.c.kind, outbound.c.channel)
                 )
             ).all()
-            for report_id, kind, channel in rows:
-                state = "queued" if resend else "failed"
-                await _show_on_report(
-                    self.store,
-                    conn,
-                    report_id,
-                    _note(
-                        channel=channel,
-                        kind=kind,
-                        state=state,
-                        error=INTERRUPTED if not resend else "interrupted; sending again",
-                    ),
-                )
         for _, kind, channel in rows:
             if not resend:
                 self.metrics.outcomes.labels(channel, kind, "failed").inc()
@@ -835,18 +789,6 @@ class Notifier:
                     state,
                 )
                 return
-            await _show_on_report(
-                self.store,
-                conn,
-                row["report_id"],
-                _note(
-                    channel=row["channel"],
-                    kind=row["kind"],
-                    state=state,
-                    sent_at=now if state == "sent" else None,
-                    error=error,
-                ),
-            )
         outcome = "retry" if state == "queued" else state
         self.metrics.outcomes.labels(row["channel"], row["kind"], outcome).inc()
         if state == "failed":

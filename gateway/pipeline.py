@@ -26,6 +26,7 @@ from normalizers.geo import AreaIndex
 from normalizers.report import Report
 
 log = logging.getLogger("kanal.pipeline")
+SETTLE_CHUNK = 16  # reports per settling transaction
 
 
 class Pipeline:
@@ -96,11 +97,7 @@ class Pipeline:
         """Acknowledging webhooks comes first: let new messages gather (fewer, larger write
         transactions) and let a busy inbox writer go ahead, for a bounded time."""
         await asyncio.sleep(self.coalesce_s)
-        writer = self.store.writer()
-        for _ in range(20):
-            if not writer.busy:
-                return
-            await asyncio.sleep(self.coalesce_s)
+        await self.store.yield_to_intake()
 
     async def drain(self, rounds: int = 1000) -> int:
         """Process until nothing is left (tests and `kanal ingest`)."""
@@ -180,15 +177,21 @@ class Pipeline:
                 )
                 failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
         try:
-            await self.store.settle_raw(
-                self.worker_id,
-                created=created,
-                held=held,
-                failed=failed,
-                ignored=ignored,
-                follow_ups=follow_ups,
-                group_keys=group_keys,
-            )
+            # Short transactions: SQLite has one writer, and webhooks wait for it. Follow-ups
+            # go with the last chunk, after the reports they may join were committed.
+            for start in range(0, max(len(created), 1), SETTLE_CHUNK):
+                last = start + SETTLE_CHUNK >= len(created)
+                await self.store.settle_raw(
+                    self.worker_id,
+                    created=created[start : start + SETTLE_CHUNK],
+                    held=held if last else (),
+                    failed=failed if last else (),
+                    ignored=ignored if last else (),
+                    follow_ups=follow_ups if last else (),
+                    group_keys=group_keys,
+                )
+                if not last:
+                    await self.store.yield_to_intake(max_wait_s=0.2)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
             return len(rows)

@@ -32,11 +32,12 @@ from gateway.schema import (
     api_tokens,
     attachments,
     kv_state,
+    outbound,
     raw_messages,
     report_history,
     reports,
 )
-from normalizers.report import HistoryEntry, Report
+from normalizers.report import HistoryEntry, Notification, Report
 
 log = logging.getLogger("kanal.store")
 MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgrade`
@@ -254,6 +255,15 @@ class Store:
         if self._writer is None:
             self._writer = InboxWriter(self)
         return self._writer
+
+    async def yield_to_intake(self, max_wait_s: float = 1.0) -> None:
+        """Background work (pipeline, notifier, dispatcher, media) calls this before it takes
+        the writer: acknowledging webhooks comes first. Bounded, so background work still
+        gets a turn at least every `max_wait_s` under sustained intake."""
+        if self._writer is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._writer.idle.wait(), timeout=max_wait_s)
 
     def notify_new_work(self) -> None:
         for callback in self.on_new_work:
@@ -665,7 +675,10 @@ class Store:
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
         async with self.read() as conn:
             report = await self.load_report(conn, report_id)
-            if report is None or not with_history:
+            if report is None:
+                return None
+            await self._show_notifications(conn, [report])
+            if not with_history:
                 return report
             rows = await conn.execute(
                 select(report_history)
@@ -683,6 +696,41 @@ class Store:
                 for r in rows
             ]
         return report
+
+    @staticmethod
+    async def _show_notifications(conn: AsyncConnection, items: Sequence[Report]) -> None:
+        """`report.notifications` as the outbound table has them (one entry per kind): the
+        table is the truth, so sending never rewrites a report nor bumps its version."""
+        if not items:
+            return
+        rows = await conn.execute(
+            select(
+                outbound.c.report_id,
+                outbound.c.kind,
+                outbound.c.channel,
+                outbound.c.state,
+                outbound.c.sent_at,
+                outbound.c.last_error,
+            )
+            .where(outbound.c.report_id.in_([r.id for r in items]))
+            .order_by(outbound.c.created_at)
+        )
+        found: dict[str, list[Notification]] = {}
+        for row in rows:
+            found.setdefault(row.report_id, []).append(
+                Notification.model_validate(
+                    {
+                        "channel": row.channel,
+                        "kind": row.kind,
+                        "state": row.state,
+                        "sent_at": row.sent_at,
+                        "error": row.last_error,
+                    }
+                )
+            )
+        for report in items:
+            if report.id in found:
+                report.notifications = found[report.id]
 
     async def update_report(
         self,
@@ -770,7 +818,8 @@ class Store:
         )
         async with self.read() as conn:
             rows = (await conn.execute(stmt)).all()
-        items = [Report.model_validate_json(r.doc) for r in rows[:limit]]
+            items = [Report.model_validate_json(r.doc) for r in rows[:limit]]
+            await self._show_notifications(conn, items)
         next_cursor = None
         if len(rows) > limit:
             last = rows[limit - 1]
@@ -969,6 +1018,8 @@ class InboxWriter:
         )
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self.idle = asyncio.Event()  # set while nothing waits to be stored
+        self.idle.set()
 
     @property
     def busy(self) -> bool:
@@ -981,6 +1032,7 @@ class InboxWriter:
             self._task = asyncio.create_task(self._run(), name="kanal-inbox-writer")
         future: asyncio.Future[list[StoredRaw]] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((rows, future))
+        self.idle.clear()
         return await future
 
     async def stop(self) -> None:
@@ -1017,6 +1069,8 @@ class InboxWriter:
                 continue
             finally:
                 self._in_flight = 0
+                if self._queue.empty():
+                    self.idle.set()
             offset = 0
             for item_rows, future in batch:
                 if not future.done():
