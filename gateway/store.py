@@ -44,6 +44,9 @@ MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgr
 
 
 _NO_LOCK = contextlib.nullcontext()
+MAX_FLAGGED = 10_000  # reports flagged for attention merged into one queue page, at most
+# `attention IS NOT NULL`, written as a range so that SQLite reads it from the index.
+FLAGGED = reports.c.attention > ""
 
 
 def _existing(keys: list[tuple[str, str]]) -> Any:
@@ -779,16 +782,19 @@ class Store:
         or_attention: bool = False,
     ) -> tuple[list[Report], str | None]:
         """`or_attention`: also the reports flagged for their owner's attention, whatever
-        their status (the enrichment queue shows both)."""
+        their status (the enrichment queue shows both). That is a second query merged in
+        order: an OR across the two would keep the database from using either index."""
         conds = [scope_condition(scope)]
+        branches: list[Any] = [None]
         if status:
             by_status = reports.c.status.in_(list(status))
-            conds.append(
-                or_(by_status, reports.c.attention.is_not(None)) if or_attention else by_status
-            )
+            if or_attention:
+                flagged_elsewhere = and_(FLAGGED, reports.c.status.not_in(list(status)))
+                branches = [by_status, flagged_elsewhere]
+            else:
+                conds.append(by_status)
         if attention is not None:
-            flagged = reports.c.attention.is_not(None)
-            conds.append(flagged if attention else reports.c.attention.is_(None))
+            conds.append(FLAGGED if attention else reports.c.attention.is_(None))
         if channel:
             conds.append(reports.c.channel == channel)
         if owner:
@@ -810,14 +816,21 @@ class Store:
             else:
                 conds.append(tuple_(*order_cols) < tuple_(at, last_id))
         order = [c.asc() if oldest_first else c.desc() for c in order_cols]
-        stmt = (
-            select(reports.c.doc, reports.c.received_at, reports.c.id)
-            .where(and_(*conds))
-            .order_by(*order)
-            .limit(limit + 1)
-        )
+        rows: list[Any] = []
         async with self.read() as conn:
-            rows = (await conn.execute(stmt)).all()
+            for n, branch in enumerate(branches):
+                where = and_(*conds, branch) if branch is not None else and_(*conds)
+                stmt = select(reports.c.doc, reports.c.received_at, reports.c.id).where(where)
+                if n == 0:
+                    stmt = stmt.order_by(*order).limit(limit + 1)
+                else:
+                    # Flagged reports are few: read them through the attention index (an
+                    # ORDER BY would make the planner walk received_at over every row).
+                    stmt = stmt.limit(MAX_FLAGGED)
+                rows += (await conn.execute(stmt)).all()
+            if len(branches) > 1:
+                rows.sort(key=lambda r: (r.received_at, r.id), reverse=not oldest_first)
+                rows = rows[: limit + 1]
             items = [Report.model_validate_json(r.doc) for r in rows[:limit]]
             await self._show_notifications(conn, items)
         next_cursor = None

@@ -17,6 +17,11 @@ def upgrade() -> None:
     # add_column outside batch mode: a batch rebuild of `reports` would drop 0004's triggers.
     op.add_column("reports", sa.Column("attention", sa.String(32), nullable=True))
     op.create_index("ix_reports_attention_owner", "reports", ["attention", "owner"])
+    if op.get_bind().dialect.name == "postgresql":
+        # A new column has no statistics: until autovacuum gets to it, the planner would
+        # guess that many reports are flagged and walk received_at instead (seen: 400 ms
+        # for the queue at 1M reports, 5 ms after ANALYZE).
+        op.execute("ANALYZE reports")
 
 
 def downgrade() -> None:
