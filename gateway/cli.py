@@ -262,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if args.command not in ("serve", "poll", "db"):
+        # Short commands (token, user, ingest…) apply migrations quietly.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         loaded = load_config(getattr(args, "config", None))
     except ConfigError as exc:
