@@ -28,7 +28,7 @@ import logging
 import random
 import socket
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -44,7 +44,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from crm_client.policy import RetryPolicy
-from gateway.config import read_secret
+from gateway.config import TwitterConfig, read_secret
 from gateway.runtime import Runtime
 from gateway.schema import media_jobs
 from gateway.services import register_service
@@ -57,6 +57,33 @@ from normalizers.sniff import (
     TEXT,
     sniff_content_type,
 )
+
+# Headers that authenticate one GET of a URL on a platform's own media host.
+Signer = Callable[[str], dict[str, str]]
+
+
+def twitter_signer(section: TwitterConfig) -> Signer | None:
+    """DM media on ton.twitter.com needs the account's OAuth 1.0a user context: each GET is
+    signed (HMAC-SHA1) with the consumer and access token secrets. None without them."""
+    from oauthlib.oauth1 import Client  # tweepy's own dependency (requests-oauthlib)
+
+    consumer_secret = read_secret(section, "consumer_secret")
+    token_secret = read_secret(section, "access_token_secret")
+    if not (section.consumer_key and consumer_secret and section.access_token and token_secret):
+        return None
+    client = Client(
+        section.consumer_key,
+        client_secret=consumer_secret,
+        resource_owner_key=section.access_token,
+        resource_owner_secret=token_secret,
+    )
+
+    def sign(url: str) -> dict[str, str]:
+        _, headers, _ = client.sign(url, http_method="GET")
+        return {"Authorization": headers["Authorization"]}
+
+    return sign
+
 
 log = logging.getLogger("kanal.media")
 
@@ -198,15 +225,20 @@ class MediaFetcher:
             self._session = None
 
     async def fetch(
-        self, url: str, hosts: list[str] | tuple[str, ...], *, auth: aiohttp.BasicAuth | None = None
+        self, url: str, hosts: list[str] | tuple[str, ...], *, sign: Signer | None = None
     ) -> Fetched:
-        """The bytes at `url`; raises MediaRefused (permanent) or MediaFetchError."""
+        """The bytes at `url`; raises MediaRefused (permanent) or MediaFetchError.
+        `sign` gives the credentials' headers for one URL of the first host (per hop:
+        OAuth 1.0a signs each URL)."""
         assert self._session is not None, "use `async with MediaFetcher(...)`"
         for _hop in range(MAX_REDIRECTS + 1):
             host = self._check_url(url, hosts)
             try:
                 async with self._session.get(
-                    url, allow_redirects=False, auth=auth, auto_decompress=True
+                    url,
+                    allow_redirects=False,
+                    headers=sign(url) if sign is not None else None,
+                    auto_decompress=True,
                 ) as response:
                     if response.status in (301, 302, 303, 307, 308):
                         location = response.headers.get("Location")
@@ -214,7 +246,7 @@ class MediaFetcher:
                             raise MediaRefused(f"HTTP {response.status} without Location")
                         next_url = urljoin(url, location)
                         if urlsplit(next_url).hostname != host:
-                            auth = None  # credentials never follow a redirect to another host
+                            sign = None  # credentials never follow a redirect to another host
                         url = next_url
                         continue
                     if response.status >= 500 or response.status in (408, 425, 429):
@@ -444,15 +476,19 @@ class MediaWorker:
             hosts = [host] if host else []
         return hosts
 
-    def auth_for(self, connector: str, url: str) -> aiohttp.BasicAuth | None:
-        # Twilio media URLs answer with a redirect to the CDN, or 401 when the account
-        # enforces HTTP auth on media: send the account's credentials to api.twilio.com only.
-        if connector != "sms_twilio" or urlsplit(url).hostname != "api.twilio.com":
-            return None
-        section = self.runtime.settings.channels.sms_twilio
-        token = read_secret(section, "auth_token")
-        if section.account_sid and token:
-            return aiohttp.BasicAuth(section.account_sid, token)
+    def signer_for(self, connector: str, url: str) -> Signer | None:
+        """The credentials a platform wants for its own media host, and only there."""
+        host = urlsplit(url).hostname
+        channels = self.runtime.settings.channels
+        if connector == "sms_twilio" and host == "api.twilio.com":
+            # Twilio media URLs redirect to the CDN, or answer 401 when the account
+            # enforces HTTP auth on media.
+            token = read_secret(channels.sms_twilio, "auth_token")
+            if channels.sms_twilio.account_sid and token:
+                basic = aiohttp.encode_basic_auth(channels.sms_twilio.account_sid, token)
+                return lambda _url: {"Authorization": basic}
+        if connector == "twitter" and host == "ton.twitter.com":
+            return twitter_signer(channels.twitter)
         return None
 
     # -- claiming
@@ -558,7 +594,7 @@ class MediaWorker:
             filename = urlsplit(url).path.rsplit("/", 1)[-1] or None
         else:
             raise MediaRefused("attachment has neither a URL nor a file id this kanal can fetch")
-        fetched = await self.fetcher.fetch(url, hosts, auth=self.auth_for(job.connector, url))
+        fetched = await self.fetcher.fetch(url, hosts, sign=self.signer_for(job.connector, url))
         return fetched.data, accepted_type(fetched.data, fetched.declared_type, filename)
 
     async def telegram_file_url(self, file_id: str) -> str:
