@@ -120,7 +120,7 @@ class OfficeConfig(Strict):
 
 
 class PipelineConfig(Strict):
-    batch_size: int = Field(default=200, ge=1, le=1000)
+    batch_size: int = Field(default=64, ge=1, le=1000)
     # How long the parts of a multipart SMS wait for each other before going on incomplete.
     sms_parts_timeout_s: float = Field(default=600.0, gt=0)
     # A citizen's DM messages within this window become one report.
