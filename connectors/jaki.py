@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from connectors.base import RawMessage, WireRequest, WireResponse, verify_kanal_signature
+from connectors.base import RawMessage, WireRequest, WireResponse
 from connectors.kanal_format import (
+    KanalSigned,
     optional_str,
     read_coordinates,
     read_object,
@@ -18,17 +19,11 @@ from connectors.kanal_format import (
 )
 
 
-class JakiConnector:
+class JakiConnector(KanalSigned):
     """Reports from the JAKI app, signed with `X-Kanal-Signature`; `secret=None` unsigned."""
 
     name = "jaki"
     channel = "jaki"
-
-    def __init__(self, secret: str | None) -> None:
-        self.secret = secret
-
-    def verify(self, request: WireRequest) -> None:
-        verify_kanal_signature(request, self.secret)
 
     def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
         body = read_object(request)

@@ -17,6 +17,7 @@ from connectors.base import (
     WireRequest,
     WireResponse,
     parse_timestamp,
+    verify_kanal_signature,
 )
 
 MAX_ID_CHARS = 200
@@ -149,3 +150,14 @@ def ticket_response(tickets: list[str]) -> WireResponse:
 
 
 # --- the JAKI connector ------------------------------------------------------------------
+
+
+class KanalSigned:
+    """Connectors of kanal's own formats, signed with `X-Kanal-Signature`; a `None` secret
+    means unsigned (only reachable with allow_unsigned)."""
+
+    def __init__(self, secret: str | None) -> None:
+        self.secret = secret
+
+    def verify(self, request: WireRequest) -> None:
+        verify_kanal_signature(request, self.secret)

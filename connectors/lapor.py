@@ -16,9 +16,9 @@ from connectors.base import (
     Sender,
     WireRequest,
     WireResponse,
-    verify_kanal_signature,
 )
 from connectors.kanal_format import (
+    KanalSigned,
     optional_bool,
     read_coordinates,
     read_object,
@@ -31,7 +31,7 @@ from connectors.kanal_format import (
 )
 
 
-class LaporConnector:
+class LaporConnector(KanalSigned):
     """Complaints forwarded from LAPOR!, signed with `X-Kanal-Signature`; `None` unsigned.
 
     `anonymous` drops the reporter entirely (only the fact is kept); `confidential` keeps
@@ -40,12 +40,6 @@ class LaporConnector:
 
     name = "lapor"
     channel = "lapor"
-
-    def __init__(self, secret: str | None) -> None:
-        self.secret = secret
-
-    def verify(self, request: WireRequest) -> None:
-        verify_kanal_signature(request, self.secret)
 
     def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
         body = read_object(request)

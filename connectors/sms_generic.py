@@ -15,22 +15,15 @@ from connectors.base import (
     Sender,
     WireRequest,
     WireResponse,
-    verify_kanal_signature,
 )
-from connectors.kanal_format import read_object, require_id, require_str, require_time
+from connectors.kanal_format import KanalSigned, read_object, require_id, require_str, require_time
 
 
-class GenericSmsConnector:
+class GenericSmsConnector(KanalSigned):
     """One SMS per request from a kanal-signing gateway; `secret=None` runs unsigned."""
 
     name = "sms_generic"
     channel = "sms"
-
-    def __init__(self, secret: str | None) -> None:
-        self.secret = secret
-
-    def verify(self, request: WireRequest) -> None:
-        verify_kanal_signature(request, self.secret)
 
     def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
         body = read_object(request)

@@ -49,6 +49,20 @@ MAX_FLAGGED = 10_000  # reports flagged for attention merged into one queue page
 FLAGGED = reports.c.attention > ""
 
 
+def _new_tickets(
+    rows: Sequence[NewRaw], tickets: list[str], inserted: set[str]
+) -> tuple[dict[tuple[str, str], tuple[str, str]], list[tuple[str, str]]]:
+    """(id, ticket) of the rows just inserted, by key; and the keys stored before, whose
+    first id and ticket a redelivery answers with (looked up by the caller)."""
+    by_key = {
+        (r.connector, r.external_id): (r.id, t)
+        for r, t in zip(rows, tickets, strict=True)
+        if r.id in inserted
+    }
+    again = list({(r.connector, r.external_id) for r in rows if r.id not in inserted})
+    return by_key, again
+
+
 def _existing(keys: list[tuple[str, str]]) -> Any:
     return select(
         raw_messages.c.connector,
@@ -339,12 +353,7 @@ class Store:
         assert self.inbox_engine is not None
         with self.inbox_engine.begin() as conn:
             inserted = {row[0] for row in conn.execute(stmt, values)}
-            again = list({(r.connector, r.external_id) for r in rows if r.id not in inserted})
-            by_key = {
-                (r.connector, r.external_id): (r.id, t)
-                for r, t in zip(rows, tickets, strict=True)
-                if r.id in inserted
-            }
+            by_key, again = _new_tickets(rows, tickets, inserted)
             if again:
                 by_key.update({(c, e): (i, t) for c, e, i, t in conn.execute(_existing(again))})
         return by_key
@@ -353,13 +362,7 @@ class Store:
     async def _resolve_tickets(
         conn: AsyncConnection, rows: Sequence[NewRaw], tickets: list[str], inserted: set[str]
     ) -> dict[tuple[str, str], tuple[str, str]]:
-        """Redeliveries (rare) answer with the ticket given the first time."""
-        again = list({(r.connector, r.external_id) for r in rows if r.id not in inserted})
-        by_key = {
-            (r.connector, r.external_id): (r.id, t)
-            for r, t in zip(rows, tickets, strict=True)
-            if r.id in inserted
-        }
+        by_key, again = _new_tickets(rows, tickets, inserted)
         if again:
             by_key.update({(c, e): (i, t) for c, e, i, t in await conn.execute(_existing(again))})
         return by_key
