@@ -88,10 +88,26 @@ def wire_request(runtime: Runtime, request: web.Request, body: bytes) -> WireReq
     )
 
 
+# Query parameters that carry a webhook's secret (Kannel's `key`): never stored.
+_SECRET_PARAMS = frozenset({"key", "secret", "token", "access_token"})
+
+
+def stored_url(wire: WireRequest) -> str:
+    """The URL as kept with the raw message (a GET's message is its query), secrets out."""
+    base, _, query = wire.url.partition("?")
+    if not query:
+        return base
+    kept = "&".join(
+        part if part.partition("=")[0] not in _SECRET_PARAMS else f"{part.partition('=')[0]}=*"
+        for part in query.split("&")
+    )
+    return f"{base}?{kept}"
+
+
 def stored_headers(wire: WireRequest) -> dict[str, str]:
     kept = {k: v for k, v in wire.headers.items() if k not in _DROPPED_HEADERS}
     kept[":method"] = wire.method
-    kept[":path"] = wire.url.split("://", 1)[-1].partition("/")[2]
+    kept[":path"] = stored_url(wire).split("://", 1)[-1].partition("/")[2]
     kept[":remote"] = wire.remote
     return kept
 
@@ -106,7 +122,7 @@ def to_new_raw(
         intake=intake,
         external_id=message.external_id[:255],
         received_at=message.received_at,
-        payload=payload if payload is not None else (wire.body or wire.url.encode()),
+        payload=payload if payload is not None else (wire.body or stored_url(wire).encode()),
         headers=stored_headers(wire),
         message=message.to_json(),
         group_key=message.group_key if message.part else None,
@@ -116,7 +132,7 @@ def to_new_raw(
 
 def malformed_raw(name: str, channel: str, wire: WireRequest, intake: str, error: str) -> NewRaw:
     """A verified payload we cannot read: kept as it came, flagged, visible in the inbox."""
-    digest = hashlib.sha256(wire.body or wire.url.encode()).hexdigest()
+    digest = hashlib.sha256(wire.body or stored_url(wire).encode()).hexdigest()
     return NewRaw(
         id=new_id(),
         connector=name,
@@ -124,7 +140,7 @@ def malformed_raw(name: str, channel: str, wire: WireRequest, intake: str, error
         intake=intake,
         external_id=f"malformed:{digest}",
         received_at=datetime.now(UTC),
-        payload=wire.body or wire.url.encode(),
+        payload=wire.body or stored_url(wire).encode(),
         headers=stored_headers(wire),
         message=None,
         state="failed",

@@ -401,3 +401,32 @@ async def test_an_alphanumeric_sender_is_not_a_phone(make_kanal):
     for report in page["items"]:
         assert report["reporter"]["phone"] is None
         assert report["reporter"]["channel_user_id"] in ("TELKOMSEL", "1708")
+
+
+async def test_the_kannel_secret_in_the_url_is_never_stored(make_kanal):
+    k = await make_kanal()
+    query = urlencode(
+        {
+            "key": SECRETS["sms_kannel"],
+            "id": "uuid-s",
+            "from": "+6281234567890",
+            "to": "1708",
+            "ts": "1764201600",
+            "text": "Got mampet",
+        }
+    )
+    assert (await k.client.get("/webhooks/sms/kannel?" + query)).status == 200
+    row = await k.store.raw_message(await only_raw_id(k))
+    assert row is not None
+    assert SECRETS["sms_kannel"].encode() not in row["payload"]
+    assert SECRETS["sms_kannel"] not in row["headers"] + (row["message"] or "")
+    assert b"key=*" in row["payload"]
+
+
+async def only_raw_id(k):  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from gateway.schema import raw_messages
+
+    async with k.store.read() as conn:
+        return (await conn.execute(select(raw_messages.c.id))).scalar_one()
