@@ -390,6 +390,12 @@ class Notifier:
         self.runtime = runtime
         self.settings: Settings = settings
         self.store = runtime.store
+        # One statement, parameters per row: compiled once (see Store.insert_report).
+        self._record_stmt = (
+            _insert(self.store)
+            .on_conflict_do_nothing(index_elements=["report_id", "kind"])
+            .returning(outbound.c.id)
+        )
         self.worker_id = runtime.worker_id
         self.notify = settings.notify
         self.templates = Templates.load(self.notify.templates_dir, self.notify.language)
@@ -560,25 +566,23 @@ class Notifier:
                 if state == "queued":
                     body, meta = render_body(plan, report, kind, self.templates, self.settings)
                 inserted = await conn.execute(
-                    _insert(self.store)
-                    .values(
-                        id=new_id(),
-                        report_id=report.id,
-                        kind=kind,
-                        channel=plan.channel,
-                        connector=plan.connector,
-                        recipient=plan.recipient,
-                        body=body,
-                        state=state,
-                        attempts=0,
-                        next_attempt_at=None,
-                        last_error=reason if state != "queued" else None,
-                        created_at=now,
-                        sent_at=now if state == "sent" else None,
-                        meta=json.dumps(meta, ensure_ascii=False) if meta else None,
-                    )
-                    .on_conflict_do_nothing(index_elements=["report_id", "kind"])
-                    .returning(outbound.c.id)
+                    self._record_stmt,
+                    {
+                        "id": new_id(),
+                        "report_id": report.id,
+                        "kind": kind,
+                        "channel": plan.channel,
+                        "connector": plan.connector,
+                        "recipient": plan.recipient,
+                        "body": body,
+                        "state": state,
+                        "attempts": 0,
+                        "next_attempt_at": None,
+                        "last_error": reason if state != "queued" else None,
+                        "created_at": now,
+                        "sent_at": now if state == "sent" else None,
+                        "meta": json.dumps(meta, ensure_ascii=False) if meta else None,
+                    },
                 )
                 if inserted.first() is None:
                     continue  # another replica recorded it first

@@ -20,7 +20,18 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, create_engine, event, func, or_, select, text, tuple_, update
+from sqlalchemy import (
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -47,6 +58,11 @@ _NO_LOCK = contextlib.nullcontext()
 MAX_FLAGGED = 10_000  # reports flagged for attention merged into one queue page, at most
 # `attention IS NOT NULL`, written as a range so that SQLite reads it from the index.
 FLAGGED = reports.c.attention > ""
+
+
+_INSERT_REPORT = reports.insert()
+_UPDATE_REPORT = update(reports).where(reports.c.id == bindparam("report_id"))
+_UPDATE_REPORT_AT_VERSION = _UPDATE_REPORT.where(reports.c.version == bindparam("expected_version"))
 
 
 def _new_tickets(
@@ -615,14 +631,17 @@ class Store:
     async def insert_report(
         self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
     ) -> None:
+        # Parameters beside a static statement: SQLAlchemy reuses its compiled form
+        # (building `.values(**columns)` per report cost more than the insert itself).
         await conn.execute(
-            reports.insert().values(
-                id=report.id,
-                raw_message_id=raw_message_id,
-                group_key=group_key,
-                updated_at=self.clock(),
+            _INSERT_REPORT,
+            {
+                "id": report.id,
+                "raw_message_id": raw_message_id,
+                "group_key": group_key,
+                "updated_at": self.clock(),
                 **self._columns(report),
-            )
+            },
         )
         await self.append_history(conn, report.id, report.history)
         for hook in self.report_hooks:
@@ -663,14 +682,12 @@ class Store:
         """Write a changed report (version bumped here) and its new history entries."""
         new_entries = [e for e in report.history]
         report = report.model_copy(update={"version": report.version + 1, "history": []})
-        stmt = (
-            update(reports)
-            .where(reports.c.id == report.id)
-            .values(updated_at=self.clock(), **self._columns(report))
-        )
-        if expected_version is not None:
-            stmt = stmt.where(reports.c.version == expected_version)
-        result = await conn.execute(stmt)
+        params = {"report_id": report.id, "updated_at": self.clock(), **self._columns(report)}
+        if expected_version is None:
+            result = await conn.execute(_UPDATE_REPORT, params)
+        else:
+            params["expected_version"] = expected_version
+            result = await conn.execute(_UPDATE_REPORT_AT_VERSION, params)
         if result.rowcount != 1:
             return False
         await self.append_history(conn, report.id, new_entries)
