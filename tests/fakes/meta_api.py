@@ -19,6 +19,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 __all__ = ["GRAPH_VERSION", "FakeMetaGraph"]
 
 GRAPH_VERSION = "v21.0"
@@ -35,7 +37,7 @@ def _graph_error(message: str, code: int, status: int = 400, **extra: Any) -> we
     return web.json_response({"error": error}, status=status)
 
 
-class FakeMetaGraph:
+class FakeMetaGraph(LoopbackServer):
     """Send API for one page access token, plus a CDN. See the module docstring."""
 
     def __init__(self, page_token: str) -> None:
@@ -47,43 +49,21 @@ class FakeMetaGraph:
         self.cdn: dict[str, tuple[bytes, str]] = {}
         self.cdn_hits: list[str] = []
         self._mids = itertools.count(1)
-        self._runner: web.AppRunner | None = None
-        self.host = "127.0.0.1"
-        self.port = 0
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def base_url(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeMetaGraph is not started; use `async with`")
-        return f"http://{self.host}:{self.port}"
+        return self.root
 
     @property
     def graph_url(self) -> str:
         return f"{self.base_url}/{GRAPH_VERSION}"
 
-    async def start(self) -> FakeMetaGraph:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post(f"/{GRAPH_VERSION}/me/messages", self._send)
         app.router.add_get("/cdn/{name:.+}", self._cdn)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeMetaGraph:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ test controls
 

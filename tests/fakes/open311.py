@@ -36,6 +36,8 @@ from typing import Any, Literal
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
+from tests.fakes.loopback import LoopbackServer
+
 __all__ = ["FakeOpen311", "ServiceRecord"]
 
 WIB = timezone(timedelta(hours=7), "WIB")
@@ -121,7 +123,7 @@ def _is_coordinate(value: str | None, low: float, high: float) -> bool:
     return low <= number <= high
 
 
-class FakeOpen311:
+class FakeOpen311(LoopbackServer):
     """A GeoReport v2 server in-process. See the module docstring for the behaviour."""
 
     base_path = "/open311/v2"
@@ -167,49 +169,28 @@ class FakeOpen311:
         self._down = False
         self._ids = itertools.count(1)
         self._background: set[asyncio.Task[web.StreamResponse]] = set()
-        self._runner: web.AppRunner | None = None
-        self._site: web.TCPSite | None = None
-        self.host = "127.0.0.1"
-        self.port = 0
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
 
     @property
     def endpoint(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeOpen311 is not started; use `async with FakeOpen311()`")
-        return f"http://{self.host}:{self.port}{self.base_path}"
+        return f"{self.root}{self.base_path}"
 
-    async def start(self) -> FakeOpen311:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         p = self.base_path
         app.router.add_post(f"{p}/requests.json", self._post_request)
         app.router.add_get(f"{p}/requests.json", self._get_requests)
         app.router.add_get(f"{p}/requests/{{id}}.json", self._get_request)
         app.router.add_get(f"{p}/tokens/{{token}}.json", self._get_token)
         app.router.add_get(f"{p}/services.json", self._get_services)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        self._site = web.TCPSite(self._runner, self.host, 0)
-        await self._site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
 
     async def stop(self) -> None:
         for task in list(self._background):
             task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-            self._site = None
-
-    async def __aenter__(self) -> FakeOpen311:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+        await super().stop()
 
     async def settle(self) -> None:
         """Wait until requests held by ``timeout_next`` have finished (and been processed

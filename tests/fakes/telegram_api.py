@@ -25,6 +25,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 __all__ = ["FakeTelegramApi"]
 
 BOT_USER = {
@@ -50,7 +52,7 @@ def _error(status: int, description: str, **extra: Any) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class FakeTelegramApi:
+class FakeTelegramApi(LoopbackServer):
     """The Bot API for one bot token. See the module docstring for the behaviour."""
 
     def __init__(self, token: str) -> None:
@@ -67,17 +69,9 @@ class FakeTelegramApi:
         self._update_ids = itertools.count(100001)
         self._message_ids = itertools.count(9001)
         self._arrived = asyncio.Event()  # set whenever an update is queued
-        self._runner: web.AppRunner | None = None
-        self.host = "127.0.0.1"
-        self.port = 0
+        super().__init__()
 
     # ------------------------------------------------------------------ lifecycle
-
-    @property
-    def root(self) -> str:
-        if not self.port:
-            raise RuntimeError("FakeTelegramApi is not started; use `async with`")
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -88,27 +82,9 @@ class FakeTelegramApi:
     def base_file_url(self) -> str:
         return f"{self.root}/file/bot"
 
-    async def start(self) -> FakeTelegramApi:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._file)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTelegramApi:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
 
     # ------------------------------------------------------------------ test controls
 

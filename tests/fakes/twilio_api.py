@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 __all__ = ["FakeTwilioApi"]
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -41,7 +43,7 @@ def _error(status: int, code: int, message: str) -> web.Response:
     return web.json_response(body, status=status)
 
 
-class FakeTwilioApi:
+class FakeTwilioApi(LoopbackServer):
     def __init__(self, account_sid: str, auth_token: str) -> None:
         self.account_sid = account_sid
         self.auth_token = auth_token
@@ -50,33 +52,18 @@ class FakeTwilioApi:
         self._failures: list[int] = []
         self._held = False
         self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.root
 
-    async def start(self, port: int = 0) -> FakeTwilioApi:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.port = self._runner.addresses[0][1]
-        return self
 
     async def stop(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeTwilioApi:
-        return await self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+        self._release.set()  # a request held open must not keep the server from stopping
+        await super().stop()
 
     def fail_next(self, status: int, times: int = 1) -> None:
         self._failures += [status] * times

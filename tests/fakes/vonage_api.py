@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import LoopbackServer
+
 __all__ = ["FakeVonageApi"]
 
 
@@ -29,7 +31,7 @@ def _one(status: str, error: str, to: str = "") -> web.Response:
     )
 
 
-class FakeVonageApi:
+class FakeVonageApi(LoopbackServer):
     def __init__(self, api_key: str, api_secret: str) -> None:
         self.api_key = api_key
         self.api_secret = api_secret
@@ -37,25 +39,14 @@ class FakeVonageApi:
         self.sent: list[dict[str, str]] = []
         self._throttle = 0
         self._ids = itertools.count(0x0A0000001)
-        self._runner: web.AppRunner | None = None
-        self.port = 0
+        super().__init__()
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.root
 
-    async def __aenter__(self) -> FakeVonageApi:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/sms/json", self._send)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     def throttle_next(self, times: int = 1) -> None:
         self._throttle += times
