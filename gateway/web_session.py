@@ -14,7 +14,6 @@ import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -369,8 +368,3 @@ def add_signin_routes(app: web.Application) -> None:
     app.router.add_get("/signin", signin_page)
     app.router.add_post("/signin", signin_submit)
     app.router.add_post("/signout", signout)
-
-
-def now_utc(runtime: Runtime) -> Any:
-    when = runtime.store.clock()
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
