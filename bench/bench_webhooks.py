@@ -206,7 +206,12 @@ secret_file = "{work}/secret"
                 env=env,
             )
         )
-        wait_ready(f"http://127.0.0.1:{port}/readyz")
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/readyz")
+        except RuntimeError:
+            log.flush()
+            print((work / "kanal.log").read_text()[-3000:], file=sys.stderr)
+            raise
 
         pool = 200_000
         peak_script = work / "peak.lua"

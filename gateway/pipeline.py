@@ -63,7 +63,7 @@ class Pipeline:
         )
         media_fetch.install(store)  # reports with linked attachments get media jobs
         self._wake = asyncio.Event()
-        store.on_new_work.append(self._wake.set)
+        store.on_new_raw.append(self._wake.set)
 
     def wake(self) -> None:
         self._wake.set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -86,6 +87,72 @@ def _existing(keys: list[tuple[str, str]]) -> Any:
         raw_messages.c.id,
         raw_messages.c.ticket,
     ).where(tuple_(raw_messages.c.connector, raw_messages.c.external_id).in_(keys))
+
+
+# The columns an inbox insert sets, in the order of `_raw_values`.
+_RAW_COLUMNS = (
+    "id",
+    "connector",
+    "channel",
+    "intake",
+    "external_id",
+    "ticket",
+    "received_at",
+    "stored_at",
+    "payload",
+    "headers",
+    "message",
+    "state",
+    "group_key",
+    "part_total",
+    "error",
+    "attempts",
+)
+# Rows per INSERT statement: 60 × 16 parameters stays under SQLite's oldest variable limit.
+_SQLITE_ROWS_PER_INSERT = 60
+
+
+def _raw_values(r: NewRaw, ticket: str, now: datetime) -> tuple[Any, ...]:
+    return (
+        r.id,
+        r.connector,
+        r.channel,
+        r.intake,
+        r.external_id,
+        ticket,
+        r.received_at,
+        now,
+        r.payload,
+        json.dumps(r.headers),
+        json.dumps(r.message) if r.message is not None else None,
+        r.state,
+        r.group_key,
+        r.part_total,
+        r.error,
+        0,
+    )
+
+
+@functools.cache
+def _sqlite_raw_binders(dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]:
+    """Each column's bind processor (UTCDateTime to SQLite's text form, …), as SQLAlchemy
+    would apply it."""
+    return tuple(raw_messages.c[name].type.bind_processor(dialect) for name in _RAW_COLUMNS)
+
+
+@functools.cache
+def _sqlite_raw_insert(dialect: Any, count: int) -> str:
+    """`INSERT … VALUES (…), (…) ON CONFLICT (connector, external_id) DO NOTHING` for
+    `count` rows, compiled by SQLAlchemy once per row count."""
+    stmt = sqlite_insert(raw_messages).values(
+        [{name: bindparam(f"{name}_{i}") for name in _RAW_COLUMNS} for i in range(count)]
+    )
+    compiled = stmt.on_conflict_do_nothing(index_elements=["connector", "external_id"]).compile(
+        dialect=dialect
+    )
+    expected = [f"{name}_{i}" for i in range(count) for name in _RAW_COLUMNS]
+    assert list(compiled.positiontup or ()) == expected, "unexpected parameter order"
+    return compiled.string
 
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
@@ -198,6 +265,10 @@ class Store:
             self.inbox_engine = None
         self._sqlite_lock = asyncio.Lock()
         self._writer: InboxWriter | None = None
+        # New raw messages in the inbox (the pipeline listens) and new or changed reports
+        # (the CRM dispatcher and the notifier listen): apart, so that a busy inbox does
+        # not wake the report-side workers at every commit.
+        self.on_new_raw: list[Callable[[], None]] = []
         self.on_new_work: list[Callable[[], None]] = []
         # Run inside the transaction that inserts or saves a report (media jobs for its
         # pending attachments: gateway/media_fetch.py).
@@ -298,6 +369,10 @@ class Store:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._writer.idle.wait(), timeout=max_wait_s)
 
+    def notify_new_raw(self) -> None:
+        for callback in self.on_new_raw:
+            callback()
+
     def notify_new_work(self) -> None:
         for callback in self.on_new_work:
             callback()
@@ -313,39 +388,22 @@ class Store:
         for _ in range(5):
             tickets = [new_ticket() for _ in rows]
             now = self.clock()
-            values = [
-                {
-                    "id": r.id,
-                    "connector": r.connector,
-                    "channel": r.channel,
-                    "intake": r.intake,
-                    "external_id": r.external_id,
-                    "ticket": t,
-                    "received_at": r.received_at,
-                    "stored_at": now,
-                    "payload": r.payload,
-                    "headers": json.dumps(r.headers),
-                    "message": json.dumps(r.message) if r.message is not None else None,
-                    "state": r.state,
-                    "group_key": r.group_key,
-                    "part_total": r.part_total,
-                    "error": r.error,
-                    "attempts": 0,
-                }
-                for r, t in zip(rows, tickets, strict=True)
-            ]
-            stmt = (
-                self._insert(raw_messages)
-                .on_conflict_do_nothing(index_elements=["connector", "external_id"])
-                .returning(raw_messages.c.id)
-            )
             try:
                 if self.inbox_engine is not None:
                     async with self._sqlite_lock:
                         by_key = await asyncio.get_running_loop().run_in_executor(
-                            self._inbox_thread, self._insert_raw_sync, stmt, values, rows, tickets
+                            self._inbox_thread, self._insert_raw_sqlite, rows, tickets, now
                         )
                 else:
+                    stmt = (
+                        pg_insert(raw_messages)
+                        .on_conflict_do_nothing(index_elements=["connector", "external_id"])
+                        .returning(raw_messages.c.id)
+                    )
+                    values = [
+                        dict(zip(_RAW_COLUMNS, _raw_values(r, t, now), strict=True))
+                        for r, t in zip(rows, tickets, strict=True)
+                    ]
                     async with self.write() as conn:
                         inserted = {row[0] for row in await conn.execute(stmt, values)}
                         by_key = await self._resolve_tickets(conn, rows, tickets, inserted)
@@ -355,7 +413,7 @@ class Store:
                 if _is_unavailable(exc):
                     raise StoreUnavailable(str(exc).splitlines()[0]) from exc
                 raise
-            self.notify_new_work()
+            self.notify_new_raw()
             out = []
             for r in rows:
                 stored_id, ticket = by_key[(r.connector, r.external_id)]
@@ -363,12 +421,38 @@ class Store:
             return out
         raise RuntimeError("could not draw unique tickets")
 
-    def _insert_raw_sync(
-        self, stmt: Any, values: list[dict[str, Any]], rows: Sequence[NewRaw], tickets: list[str]
+    def _insert_raw_sqlite(
+        self, rows: Sequence[NewRaw], tickets: list[str], now: datetime
     ) -> dict[tuple[str, str], tuple[str, str]]:
+        """The inbox's hot path on SQLite, run whole in the inbox thread: one multi-row
+        INSERT per chunk (one step into SQLite, so the GIL changes hands once, not once per
+        row), then one commit. Which rows went in is looked up only when some did not."""
         assert self.inbox_engine is not None
+        bind = _sqlite_raw_binders(self.inbox_engine.dialect)
+        inserted_count = 0
         with self.inbox_engine.begin() as conn:
-            inserted = {row[0] for row in conn.execute(stmt, values)}
+            for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+                chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+                params: list[Any] = []
+                for r, t in zip(chunk, tickets[start : start + len(chunk)], strict=True):
+                    params.extend(
+                        f(v) if f is not None else v
+                        for f, v in zip(bind, _raw_values(r, t, now), strict=True)
+                    )
+                result = conn.exec_driver_sql(
+                    _sqlite_raw_insert(self.inbox_engine.dialect, len(chunk)), tuple(params)
+                )
+                inserted_count += result.rowcount
+            if inserted_count == len(rows):
+                return {
+                    (r.connector, r.external_id): (r.id, t)
+                    for r, t in zip(rows, tickets, strict=True)
+                }
+            ids = [r.id for r in rows]
+            inserted = {
+                row[0]
+                for row in conn.execute(select(raw_messages.c.id).where(raw_messages.c.id.in_(ids)))
+            }
             by_key, again = _new_tickets(rows, tickets, inserted)
             if again:
                 by_key.update({(c, e): (i, t) for c, e, i, t in conn.execute(_existing(again))})
@@ -511,6 +595,8 @@ class Store:
                     .where(raw_messages.c.id == raw_id, mine)
                     .values(state="ignored", error=reason[:4000], claimed_by=None)
                 )
+        if made or follow_ups:
+            self.notify_new_work()  # the CRM dispatcher and the notifier have reports to see
         return made
 
     async def put_blob_in(
@@ -548,7 +634,7 @@ class Store:
             result = await conn.execute(
                 update(raw_messages).where(raw_messages.c.state == "failed").values(state="new")
             )
-        self.notify_new_work()
+        self.notify_new_raw()
         return int(result.rowcount or 0)
 
     async def inbox(self, limit: int = 50, cursor: str | None = None) -> list[dict[str, Any]]:
