@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +28,7 @@ from normalizers.report import Report
 
 log = logging.getLogger("kanal.pipeline")
 SETTLE_CHUNK = 16  # reports per settling transaction
+SLICE_S = 0.002  # longest stretch of normalizing between two turns of the event loop
 
 
 class Pipeline:
@@ -71,10 +73,12 @@ class Pipeline:
     async def run(self) -> None:
         """Work until cancelled; sleeps on an event (same process) or a short poll (others)."""
         backoff = 1.0
+        behind = False  # the last round took a full batch: more is waiting
         while True:
             try:
-                await self._yield_to_intake()
+                await self._yield_to_intake(coalesce=not behind)
                 done = await self.process_once()
+                behind = done >= self.batch_size
                 done += await self.finish_groups()
                 backoff = 1.0
             except StoreUnavailable as exc:
@@ -93,10 +97,12 @@ class Pipeline:
                 except TimeoutError:
                     pass
 
-    async def _yield_to_intake(self) -> None:
-        """Acknowledging webhooks comes first: let new messages gather (fewer, larger write
-        transactions) and let a busy inbox writer go ahead, for a bounded time."""
-        await asyncio.sleep(self.coalesce_s)
+    async def _yield_to_intake(self, *, coalesce: bool) -> None:
+        """Acknowledging webhooks comes first: once caught up, let new messages gather
+        (fewer, larger write transactions); let a busy inbox writer go ahead, for a bounded
+        time."""
+        if coalesce:
+            await asyncio.sleep(self.coalesce_s)
         await self.store.yield_to_intake()
 
     async def drain(self, rounds: int = 1000) -> int:
@@ -123,7 +129,13 @@ class Pipeline:
         follow_ups: list[Any] = []  # e-mail replies to an existing report
         made_here: dict[str, str] = {}  # external id / ticket → report id, for this batch
         group_keys: dict[str, str | None] = {}  # report id → its conversation's key
+        slice_started = time.perf_counter()
         for row in rows:
+            # Normalizing is CPU work on the event loop: in slices of a few milliseconds.
+            spent = time.perf_counter() - slice_started
+            if spent > SLICE_S:
+                await self.store.pace_background(spent)
+                slice_started = time.perf_counter()
             try:
                 message = self._message(row)
                 if message.part is not None and message.group_key:
@@ -181,6 +193,7 @@ class Pipeline:
             # go with the last chunk, after the reports they may join were committed.
             for start in range(0, max(len(created), 1), SETTLE_CHUNK):
                 last = start + SETTLE_CHUNK >= len(created)
+                settle_started = time.perf_counter()
                 await self.store.settle_raw(
                     self.worker_id,
                     created=created[start : start + SETTLE_CHUNK],
@@ -191,7 +204,7 @@ class Pipeline:
                     group_keys=group_keys,
                 )
                 if not last:
-                    await self.store.yield_to_intake(max_wait_s=0.2)
+                    await self.store.pace_background(time.perf_counter() - settle_started)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
             return len(rows)

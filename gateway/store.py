@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,6 +25,7 @@ from typing import Any
 from sqlalchemy import (
     and_,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -56,12 +58,15 @@ MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgr
 
 
 _NO_LOCK = contextlib.nullcontext()
+# The event loop's share background work (pipeline, notifier) takes while intake is busy.
+BACKGROUND_SHARE = 0.3
 MAX_FLAGGED = 10_000  # reports flagged for attention merged into one queue page, at most
 # `attention IS NOT NULL`, written as a range so that SQLite reads it from the index.
 FLAGGED = reports.c.attention > ""
 
 
 _INSERT_REPORT = reports.insert()
+_INSERT_HISTORY = report_history.insert()
 _UPDATE_REPORT = update(reports).where(reports.c.id == bindparam("report_id"))
 _UPDATE_REPORT_AT_VERSION = _UPDATE_REPORT.where(reports.c.version == bindparam("expected_version"))
 
@@ -369,6 +374,23 @@ class Store:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._writer.idle.wait(), timeout=max_wait_s)
 
+    def intake_active(self, within_s: float = 0.25) -> bool:
+        """Webhooks (or other intake) stored something in the last `within_s` seconds."""
+        writer = self._writer
+        return writer is not None and (
+            writer.busy or time.monotonic() - writer.last_active < within_s
+        )
+
+    async def pace_background(self, spent_s: float) -> None:
+        """Background work calls this after a slice that held the event loop `spent_s`
+        seconds. While messages are arriving it rests long enough to take at most
+        BACKGROUND_SHARE of the loop (acknowledging comes first, and no background slice
+        makes a webhook wait long); otherwise it only lets others run."""
+        if self.intake_active():
+            await asyncio.sleep(min(spent_s * (1 / BACKGROUND_SHARE - 1), 0.5))
+        else:
+            await asyncio.sleep(0)
+
     def notify_new_raw(self) -> None:
         for callback in self.on_new_raw:
             callback()
@@ -553,19 +575,39 @@ class Store:
         mine = and_(raw_messages.c.claimed_by == worker, raw_messages.c.state == "processing")
         made = 0
         async with self.write() as conn:
-            for raw_ids, report, blobs in created:
+            if created:
+                # A few statements for the whole chunk, not a few per report: on SQLite each
+                # statement is a trip to the database thread, and intake waits for the lock.
+                report_of = {
+                    raw_id: report.id for raw_ids, report, _ in created for raw_id in raw_ids
+                }
                 result = await conn.execute(
                     update(raw_messages)
-                    .where(raw_messages.c.id.in_(raw_ids), mine)
-                    .values(state="done", report_id=report.id, claimed_by=None, error=None)
+                    .where(raw_messages.c.id.in_(list(report_of)), mine)
+                    .values(
+                        state="done",
+                        report_id=case(report_of, value=raw_messages.c.id),
+                        claimed_by=None,
+                        error=None,
+                    )
                 )
-                if result.rowcount != len(raw_ids):
-                    raise ClaimLost(raw_ids)
-                for blob in blobs:
-                    await self.put_blob_in(conn, blob.sha256, blob.content_type, blob.data, now)
-                key = group_key_of(report, (group_keys or {}).get(report.id))
-                await self.insert_report(conn, report, raw_ids[0], key)
-                made += 1
+                if result.rowcount != len(report_of):
+                    raise ClaimLost(list(report_of))
+                for _, _, blobs in created:
+                    for blob in blobs:
+                        await self.put_blob_in(conn, blob.sha256, blob.content_type, blob.data, now)
+                await self.insert_reports(
+                    conn,
+                    [
+                        (
+                            report,
+                            raw_ids[0],
+                            group_key_of(report, (group_keys or {}).get(report.id)),
+                        )
+                        for raw_ids, report, _ in created
+                    ],
+                )
+                made = len(created)
             for raw_ids, report_id, change in follow_ups:
                 result = await conn.execute(
                     update(raw_messages)
@@ -717,29 +759,48 @@ class Store:
     async def insert_report(
         self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
     ) -> None:
+        await self.insert_reports(conn, [(report, raw_message_id, group_key)])
+
+    async def insert_reports(
+        self, conn: AsyncConnection, items: Sequence[tuple[Report, str, str | None]]
+    ) -> None:
+        """New reports, each with (raw message id, group key), and their first history."""
+        now = self.clock()
         # Parameters beside a static statement: SQLAlchemy reuses its compiled form
         # (building `.values(**columns)` per report cost more than the insert itself).
         await conn.execute(
             _INSERT_REPORT,
-            {
-                "id": report.id,
-                "raw_message_id": raw_message_id,
-                "group_key": group_key,
-                "updated_at": self.clock(),
-                **self._columns(report),
-            },
+            [
+                {
+                    "id": report.id,
+                    "raw_message_id": raw_message_id,
+                    "group_key": group_key,
+                    "updated_at": now,
+                    **self._columns(report),
+                }
+                for report, raw_message_id, group_key in items
+            ],
         )
-        await self.append_history(conn, report.id, report.history)
-        for hook in self.report_hooks:
-            await hook(conn, report)
+        await self._insert_history(
+            conn, [(report.id, entry) for report, _, _ in items for entry in report.history]
+        )
+        for report, _, _ in items:
+            for hook in self.report_hooks:
+                await hook(conn, report)
 
     async def append_history(
         self, conn: AsyncConnection, report_id: str, entries: Sequence[HistoryEntry]
     ) -> None:
+        await self._insert_history(conn, [(report_id, e) for e in entries])
+
+    @staticmethod
+    async def _insert_history(
+        conn: AsyncConnection, entries: Sequence[tuple[str, HistoryEntry]]
+    ) -> None:
         if not entries:
             return
         await conn.execute(
-            report_history.insert(),
+            _INSERT_HISTORY,
             [
                 {
                     "report_id": report_id,
@@ -749,7 +810,7 @@ class Store:
                     "note": e.note,
                     "changes": json.dumps(e.changes, default=str) if e.changes else None,
                 }
-                for e in entries
+                for report_id, e in entries
             ],
         )
 
@@ -1137,6 +1198,7 @@ class InboxWriter:
         )
         self._task: asyncio.Task[None] | None = None
         self._in_flight = 0
+        self.last_active = 0.0  # time.monotonic() of the last submit
         self.idle = asyncio.Event()  # set while nothing waits to be stored
         self.idle.set()
 
@@ -1150,6 +1212,7 @@ class InboxWriter:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="kanal-inbox-writer")
         future: asyncio.Future[list[StoredRaw]] = asyncio.get_running_loop().create_future()
+        self.last_active = time.monotonic()
         self._queue.put_nowait((rows, future))
         self.idle.clear()
         return await future
