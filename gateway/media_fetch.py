@@ -22,6 +22,7 @@ Positions: attachment `i` of the report is job position `i`; attachment `j` of f
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -41,7 +42,7 @@ from prometheus_client import Counter
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from crm_client.policy import RetryPolicy
 from gateway.config import TwitterConfig, read_secret
@@ -354,17 +355,14 @@ def install(store: Store) -> asyncio.Event:
     wake = _WAKE.get(store)
     if wake is None:
         wake = _WAKE[store] = asyncio.Event()
-
-        async def hook(conn: AsyncConnection, report: Report) -> None:
-            if await enqueue_jobs(store, conn, report):
-                wake.set()
-
-        store.report_hooks.append(hook)
+        store.report_hooks.append(functools.partial(enqueue_jobs, store.dialect))
+        store.on_hook_work.append(wake.set)
     return wake
 
 
-async def enqueue_jobs(store: Store, conn: AsyncConnection, report: Report) -> bool:
-    """Insert a job per pending attachment (existing ones are kept). True if any pending."""
+def enqueue_jobs(dialect: str, conn: Connection, report: Report) -> bool:
+    """Insert a job per pending attachment (existing ones are kept). True if any pending.
+    Runs inside the transaction that writes the report."""
     rows = [
         {
             "report_id": report.id,
@@ -379,9 +377,9 @@ async def enqueue_jobs(store: Store, conn: AsyncConnection, report: Report) -> b
     ]
     if not rows:
         return False
-    insert = pg_insert if store.dialect == "postgresql" else sqlite_insert
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
     stmt = insert(media_jobs).on_conflict_do_nothing(index_elements=["report_id", "position"])
-    await conn.execute(stmt, rows)
+    conn.execute(stmt, rows)
     return True
 
 

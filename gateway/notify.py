@@ -35,6 +35,7 @@ claim and writing the request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
@@ -50,7 +51,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, literal, or_, select, text, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from crm_client import RetryPolicy
 from gateway.config import Settings
@@ -554,39 +555,12 @@ class Notifier:
 
     async def record(self, kind: str, planned: Sequence[tuple[Report, Plan]]) -> int:
         """Insert the outbound rows (unique per report and kind), in one transaction; rate
-        limits are counted inside it. The reports show them when read."""
+        limits are counted inside it. The reports show them when read. On SQLite the whole
+        transaction is one trip to the writer thread (webhooks wait for its lock)."""
         now = self.store.clock()
-        made: list[tuple[str, str, str]] = []  # (channel, state, reason)
-        async with self.store.write() as conn:
-            for report, plan in planned:
-                state, reason = plan.state, plan.reason
-                if state == "queued" and await self._over_limit(conn, plan.recipient, now):
-                    state, reason = "skipped", "rate_limited"
-                body, meta = "", dict[str, Any]()
-                if state == "queued":
-                    body, meta = render_body(plan, report, kind, self.templates, self.settings)
-                inserted = await conn.execute(
-                    self._record_stmt,
-                    {
-                        "id": new_id(),
-                        "report_id": report.id,
-                        "kind": kind,
-                        "channel": plan.channel,
-                        "connector": plan.connector,
-                        "recipient": plan.recipient,
-                        "body": body,
-                        "state": state,
-                        "attempts": 0,
-                        "next_attempt_at": None,
-                        "last_error": reason if state != "queued" else None,
-                        "created_at": now,
-                        "sent_at": now if state == "sent" else None,
-                        "meta": json.dumps(meta, ensure_ascii=False) if meta else None,
-                    },
-                )
-                if inserted.first() is None:
-                    continue  # another replica recorded it first
-                made.append((plan.channel, state, reason or ""))
+        made = await self.store.run_write(
+            functools.partial(self._record_sync, kind=kind, planned=planned, now=now)
+        )
         for channel, state, reason in made:
             if state == "skipped":
                 self.metrics.outcomes.labels(channel, kind, "skipped").inc()
@@ -595,22 +569,58 @@ class Notifier:
                 self.metrics.outcomes.labels(channel, kind, "sent").inc()
         return len(made)
 
-    async def _over_limit(self, conn: AsyncConnection, recipient: str, now: datetime) -> bool:
+    def _record_sync(
+        self,
+        conn: Connection,
+        *,
+        kind: str,
+        planned: Sequence[tuple[Report, Plan]],
+        now: datetime,
+    ) -> list[tuple[str, str, str]]:
+        made: list[tuple[str, str, str]] = []  # (channel, state, reason)
+        for report, plan in planned:
+            state, reason = plan.state, plan.reason
+            if state == "queued" and self._over_limit(conn, plan.recipient, now):
+                state, reason = "skipped", "rate_limited"
+            body, meta = "", dict[str, Any]()
+            if state == "queued":
+                body, meta = render_body(plan, report, kind, self.templates, self.settings)
+            inserted = conn.execute(
+                self._record_stmt,
+                {
+                    "id": new_id(),
+                    "report_id": report.id,
+                    "kind": kind,
+                    "channel": plan.channel,
+                    "connector": plan.connector,
+                    "recipient": plan.recipient,
+                    "body": body,
+                    "state": state,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "last_error": reason if state != "queued" else None,
+                    "created_at": now,
+                    "sent_at": now if state == "sent" else None,
+                    "meta": json.dumps(meta, ensure_ascii=False) if meta else None,
+                },
+            )
+            if inserted.first() is None:
+                continue  # another replica recorded it first
+            made.append((plan.channel, state, reason or ""))
+        return made
+
+    def _over_limit(self, conn: Connection, recipient: str, now: datetime) -> bool:
         if self.store.dialect == "postgresql":
             # Two replicas recording for one citizen at once must not both see room left.
-            await conn.execute(
-                text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(recipient)}
-            )
-        row = (
-            await conn.execute(
-                select(
-                    func.count().filter(outbound.c.created_at >= now - timedelta(hours=1)),
-                    func.count(),
-                ).where(
-                    outbound.c.recipient == recipient,
-                    outbound.c.created_at >= now - timedelta(days=1),
-                    outbound.c.state.in_(COUNTED_STATES),
-                )
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(recipient)})
+        row = conn.execute(
+            select(
+                func.count().filter(outbound.c.created_at >= now - timedelta(hours=1)),
+                func.count(),
+            ).where(
+                outbound.c.recipient == recipient,
+                outbound.c.created_at >= now - timedelta(days=1),
+                outbound.c.state.in_(COUNTED_STATES),
             )
         ).one()
         return int(row[0] or 0) >= self.notify.per_hour or int(row[1] or 0) >= self.notify.per_day

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import RawMessage
+from connectors.base import Coordinates, RawMessage, Sender
 from gateway import media_fetch
 from gateway.conversations import Conversations
 from gateway.ids import new_id
@@ -28,6 +28,7 @@ from normalizers.report import Report
 
 log = logging.getLogger("kanal.pipeline")
 SETTLE_CHUNK = 16  # reports per settling transaction
+SETTLE_CHUNK_UNDER_INTAKE = 4  # … while webhooks are arriving (they wait for the write lock)
 SLICE_S = 0.002  # longest stretch of normalizing between two turns of the event loop
 
 
@@ -69,6 +70,41 @@ class Pipeline:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def warm_up(self) -> None:
+        """Normalize made-up messages before serving (one with a place name, one geo-tagged):
+        the normalizers build their indexes and caches on first use (the gazetteer alone
+        ~300 ms), which must not stall the first webhooks."""
+        now = self._now()
+        samples = [
+            RawMessage(
+                connector="sms_generic",
+                channel="sms",
+                external_id="warm-up",
+                received_at=now,
+                sender=Sender(phone="081200000000"),
+                text="Lampu jalan mati di Jl. Kebon Sirih, Menteng, mohon diperbaiki",
+            ),
+            RawMessage(
+                connector="jaki",
+                channel="jaki",
+                external_id="warm-up",
+                received_at=now,
+                text="Sampah menumpuk",
+                coordinates=Coordinates(lat=-6.1862, lon=106.8229),
+            ),
+        ]
+        for sample in samples:
+            build_report(
+                [sample],
+                report_id=new_id(),
+                ticket="KNL-0000-0000",
+                intake="webhook",
+                now=now,
+                channel_owner="office:warm-up",
+                areas=self.areas,
+                taxonomy=self.taxonomy,
+            )
 
     async def run(self) -> None:
         """Work until cancelled; sleeps on an event (same process) or a short poll (others)."""
@@ -189,22 +225,27 @@ class Pipeline:
                 )
                 failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
         try:
-            # Short transactions: SQLite has one writer, and webhooks wait for it. Follow-ups
-            # go with the last chunk, after the reports they may join were committed.
-            for start in range(0, max(len(created), 1), SETTLE_CHUNK):
-                last = start + SETTLE_CHUNK >= len(created)
+            # Short transactions: SQLite has one writer, and webhooks wait for it (shorter
+            # still while they arrive). Follow-ups go with the last chunk, after the reports
+            # they may join were committed.
+            start = 0
+            while True:
+                size = SETTLE_CHUNK_UNDER_INTAKE if self.store.intake_active() else SETTLE_CHUNK
+                last = start + size >= len(created)
                 settle_started = time.perf_counter()
                 await self.store.settle_raw(
                     self.worker_id,
-                    created=created[start : start + SETTLE_CHUNK],
+                    created=created[start : start + size],
                     held=held if last else (),
                     failed=failed if last else (),
                     ignored=ignored if last else (),
                     follow_ups=follow_ups if last else (),
                     group_keys=group_keys,
                 )
-                if not last:
-                    await self.store.pace_background(time.perf_counter() - settle_started)
+                if last:
+                    break
+                start += size
+                await self.store.pace_background(time.perf_counter() - settle_started)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
             return len(rows)

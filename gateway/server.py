@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 import signal
@@ -46,6 +47,8 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
     await runtime.store.migrate()
     app = create_app(runtime, operations_only=operations_only)
     host, port = parse_host_port(runtime.settings.server.http)
+    pipeline = make_pipeline(runtime)
+    pipeline.warm_up()
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
@@ -60,7 +63,6 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
     for name in runtime.webhooks:
         log.info("webhook connector %s enabled", name)
 
-    pipeline = make_pipeline(runtime)
     runtime.extras["pipeline"] = pipeline
     tasks = [asyncio.create_task(pipeline.run(), name="pipeline")]
     load_service_modules()
@@ -68,6 +70,12 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
         if operations_only and not in_poll:
             continue
         tasks.append(asyncio.create_task(service(runtime), name=name))
+
+    # What was loaded at start (areas, gazetteer, taxonomy, compiled statements) lives as
+    # long as the process: kept out of the cyclic GC's scans, so that a full collection
+    # does not hold the event loop (measured: 135k objects, 88 ms per full collection).
+    gc.collect()
+    gc.freeze()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

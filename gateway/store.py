@@ -14,13 +14,13 @@ import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     and_,
@@ -58,6 +58,7 @@ MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgr
 
 
 _NO_LOCK = contextlib.nullcontext()
+T = TypeVar("T")
 # The event loop's share background work (pipeline, notifier) takes while intake is busy.
 BACKGROUND_SHARE = 0.3
 MAX_FLAGGED = 10_000  # reports flagged for attention merged into one queue page, at most
@@ -158,6 +159,29 @@ def _sqlite_raw_insert(dialect: Any, count: int) -> str:
     expected = [f"{name}_{i}" for i in range(count) for name in _RAW_COLUMNS]
     assert list(compiled.positiontup or ()) == expected, "unexpected parameter order"
     return compiled.string
+
+
+def _claimed_by(worker: str) -> Any:
+    return and_(raw_messages.c.claimed_by == worker, raw_messages.c.state == "processing")
+
+
+def _insert_history(conn: Connection, entries: Sequence[tuple[str, HistoryEntry]]) -> None:
+    if not entries:
+        return
+    conn.execute(
+        _INSERT_HISTORY,
+        [
+            {
+                "report_id": report_id,
+                "at": e.at,
+                "status": e.status,
+                "by": e.by,
+                "note": e.note,
+                "changes": json.dumps(e.changes, default=str) if e.changes else None,
+            }
+            for report_id, e in entries
+        ],
+    )
 
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
@@ -276,8 +300,10 @@ class Store:
         self.on_new_raw: list[Callable[[], None]] = []
         self.on_new_work: list[Callable[[], None]] = []
         # Run inside the transaction that inserts or saves a report (media jobs for its
-        # pending attachments: gateway/media_fetch.py).
-        self.report_hooks: list[Callable[[AsyncConnection, Report], Awaitable[None]]] = []
+        # pending attachments: gateway/media_fetch.py); True when they queued work, and then
+        # the `on_hook_work` callbacks run on the event loop.
+        self.report_hooks: list[Callable[[Connection, Report], bool]] = []
+        self.on_hook_work: list[Callable[[], None]] = []
 
     @staticmethod
     def _sqlite_sync_engine(url: str) -> Engine:
@@ -328,6 +354,33 @@ class Store:
             if _is_unavailable(exc):
                 raise StoreUnavailable(str(exc).splitlines()[0]) from exc
             raise
+
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """A whole write transaction as one synchronous function. On SQLite it runs in one
+        trip to the writer thread (the inbox's), instead of one trip per statement, so the
+        write lock that webhooks wait for is held for as short a time as possible; on
+        PostgreSQL it runs on the async connection."""
+        try:
+            if self.inbox_engine is not None:
+                async with self._sqlite_lock:
+                    return await asyncio.get_running_loop().run_in_executor(
+                        self._inbox_thread, self._in_transaction, fn
+                    )
+            async with self.write() as conn:
+                return await conn.run_sync(fn)
+        except Exception as exc:
+            if _is_unavailable(exc):
+                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+            raise
+
+    def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
+        assert self.inbox_engine is not None
+        with self.inbox_engine.begin() as conn:
+            return fn(conn)
+
+    def _hook_work(self) -> None:
+        for callback in self.on_hook_work:
+            callback()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -510,9 +563,8 @@ class Store:
             )
             .returning(*raw_messages.c)
         )
-        async with self.write() as conn:
-            rows = (await conn.execute(stmt)).mappings().all()
-        return sorted((dict(r) for r in rows), key=lambda r: r["id"])
+        rows = await self.run_write(lambda conn: [dict(r) for r in conn.execute(stmt).mappings()])
+        return sorted(rows, key=lambda r: r["id"])
 
     async def claim_group(self, group_key: str, worker: str, ttl_s: float) -> list[dict[str, Any]]:
         now = self.clock()
@@ -572,80 +624,111 @@ class Store:
         Returns the number of reports created.
         """
         now = self.clock()
-        mine = and_(raw_messages.c.claimed_by == worker, raw_messages.c.state == "processing")
-        made = 0
-        async with self.write() as conn:
-            if created:
-                # A few statements for the whole chunk, not a few per report: on SQLite each
-                # statement is a trip to the database thread, and intake waits for the lock.
-                report_of = {
-                    raw_id: report.id for raw_ids, report, _ in created for raw_id in raw_ids
-                }
-                result = await conn.execute(
-                    update(raw_messages)
-                    .where(raw_messages.c.id.in_(list(report_of)), mine)
-                    .values(
-                        state="done",
-                        report_id=case(report_of, value=raw_messages.c.id),
-                        claimed_by=None,
-                        error=None,
+        fired = False
+        if created or held or failed or ignored:
+            fired = await self.run_write(
+                functools.partial(
+                    self._settle_sync,
+                    worker=worker,
+                    created=created,
+                    held=held,
+                    failed=failed,
+                    ignored=ignored,
+                    group_keys=group_keys or {},
+                    now=now,
+                )
+            )
+        if follow_ups:  # after the reports they may join were committed
+            mine = _claimed_by(worker)
+            async with self.write() as conn:
+                for raw_ids, report_id, change in follow_ups:
+                    result = await conn.execute(
+                        update(raw_messages)
+                        .where(raw_messages.c.id.in_(raw_ids), mine)
+                        .values(state="done", report_id=report_id, claimed_by=None, error=None)
                     )
-                )
-                if result.rowcount != len(report_of):
-                    raise ClaimLost(list(report_of))
-                for _, _, blobs in created:
-                    for blob in blobs:
-                        await self.put_blob_in(conn, blob.sha256, blob.content_type, blob.data, now)
-                await self.insert_reports(
-                    conn,
-                    [
-                        (
-                            report,
-                            raw_ids[0],
-                            group_key_of(report, (group_keys or {}).get(report.id)),
-                        )
-                        for raw_ids, report, _ in created
-                    ],
-                )
-                made = len(created)
-            for raw_ids, report_id, change in follow_ups:
-                result = await conn.execute(
-                    update(raw_messages)
-                    .where(raw_messages.c.id.in_(raw_ids), mine)
-                    .values(state="done", report_id=report_id, claimed_by=None, error=None)
-                )
-                if result.rowcount != len(raw_ids):
-                    raise ClaimLost(raw_ids)
-                current = await self.load_report(conn, report_id, for_update=True)
-                if current is not None:
-                    await self.save_report(conn, change(current), None)
-            for raw_id in held:
-                await conn.execute(
-                    update(raw_messages)
-                    .where(raw_messages.c.id == raw_id, mine)
-                    .values(state="held", claimed_by=None, claimed_until=None)
-                )
-            for raw_id, error in failed:
-                await conn.execute(
-                    update(raw_messages)
-                    .where(raw_messages.c.id == raw_id, mine)
-                    .values(state="failed", error=error[:4000], claimed_by=None)
-                )
-            for raw_id, reason in ignored:
-                await conn.execute(
-                    update(raw_messages)
-                    .where(raw_messages.c.id == raw_id, mine)
-                    .values(state="ignored", error=reason[:4000], claimed_by=None)
-                )
-        if made or follow_ups:
+                    if result.rowcount != len(raw_ids):
+                        raise ClaimLost(raw_ids)
+                    current = await self.load_report(conn, report_id, for_update=True)
+                    if current is not None:
+                        await self.save_report(conn, change(current), None)
+        if fired:
+            self._hook_work()
+        if created or follow_ups:
             self.notify_new_work()  # the CRM dispatcher and the notifier have reports to see
-        return made
+        return len(created)
+
+    def _settle_sync(
+        self,
+        conn: Connection,
+        *,
+        worker: str,
+        created: Sequence[tuple[list[str], Report, list[Any]]],
+        held: Sequence[str],
+        failed: Sequence[tuple[str, str]],
+        ignored: Sequence[tuple[str, str]],
+        group_keys: Mapping[str, str | None],
+        now: datetime,
+    ) -> bool:
+        """settle_raw's transaction, bar follow-ups. True when a report hook queued work."""
+        mine = _claimed_by(worker)
+        fired = False
+        if created:
+            # A few statements for the whole chunk, not a few per report.
+            report_of = {raw_id: report.id for raw_ids, report, _ in created for raw_id in raw_ids}
+            result = conn.execute(
+                update(raw_messages)
+                .where(raw_messages.c.id.in_(list(report_of)), mine)
+                .values(
+                    state="done",
+                    report_id=case(report_of, value=raw_messages.c.id),
+                    claimed_by=None,
+                    error=None,
+                )
+            )
+            if result.rowcount != len(report_of):
+                raise ClaimLost(list(report_of))
+            for _, _, blobs in created:
+                for blob in blobs:
+                    self._put_blob_sync(conn, blob.sha256, blob.content_type, blob.data, now)
+            fired = self._insert_reports_sync(
+                conn,
+                [
+                    (report, raw_ids[0], group_key_of(report, group_keys.get(report.id)))
+                    for raw_ids, report, _ in created
+                ],
+                now,
+            )
+        for raw_id in held:
+            conn.execute(
+                update(raw_messages)
+                .where(raw_messages.c.id == raw_id, mine)
+                .values(state="held", claimed_by=None, claimed_until=None)
+            )
+        for raw_id, error in failed:
+            conn.execute(
+                update(raw_messages)
+                .where(raw_messages.c.id == raw_id, mine)
+                .values(state="failed", error=error[:4000], claimed_by=None)
+            )
+        for raw_id, reason in ignored:
+            conn.execute(
+                update(raw_messages)
+                .where(raw_messages.c.id == raw_id, mine)
+                .values(state="ignored", error=reason[:4000], claimed_by=None)
+            )
+        return fired
 
     async def put_blob_in(
         self, conn: AsyncConnection, digest: str, content_type: str, data: bytes, now: datetime
     ) -> None:
+        await conn.run_sync(self._put_blob_sync, digest, content_type, data, now)
+
+    def _put_blob_sync(
+        self, conn: Connection, digest: str, content_type: str, data: bytes, now: datetime
+    ) -> None:
         stmt = self._insert(attachments).on_conflict_do_nothing(index_elements=["sha256"])
-        await conn.execute(
+        conn.execute(
             stmt,
             {
                 "sha256": digest,
@@ -765,10 +848,15 @@ class Store:
         self, conn: AsyncConnection, items: Sequence[tuple[Report, str, str | None]]
     ) -> None:
         """New reports, each with (raw message id, group key), and their first history."""
-        now = self.clock()
+        if await conn.run_sync(self._insert_reports_sync, items, self.clock()):
+            self._hook_work()
+
+    def _insert_reports_sync(
+        self, conn: Connection, items: Sequence[tuple[Report, str, str | None]], now: datetime
+    ) -> bool:
         # Parameters beside a static statement: SQLAlchemy reuses its compiled form
         # (building `.values(**columns)` per report cost more than the insert itself).
-        await conn.execute(
+        conn.execute(
             _INSERT_REPORT,
             [
                 {
@@ -781,38 +869,23 @@ class Store:
                 for report, raw_message_id, group_key in items
             ],
         )
-        await self._insert_history(
+        _insert_history(
             conn, [(report.id, entry) for report, _, _ in items for entry in report.history]
         )
-        for report, _, _ in items:
+        return self._run_hooks(conn, [report for report, _, _ in items])
+
+    def _run_hooks(self, conn: Connection, written: Sequence[Report]) -> bool:
+        fired = False
+        for report in written:
             for hook in self.report_hooks:
-                await hook(conn, report)
+                fired = hook(conn, report) or fired
+        return fired
 
     async def append_history(
         self, conn: AsyncConnection, report_id: str, entries: Sequence[HistoryEntry]
     ) -> None:
-        await self._insert_history(conn, [(report_id, e) for e in entries])
-
-    @staticmethod
-    async def _insert_history(
-        conn: AsyncConnection, entries: Sequence[tuple[str, HistoryEntry]]
-    ) -> None:
-        if not entries:
-            return
-        await conn.execute(
-            _INSERT_HISTORY,
-            [
-                {
-                    "report_id": report_id,
-                    "at": e.at,
-                    "status": e.status,
-                    "by": e.by,
-                    "note": e.note,
-                    "changes": json.dumps(e.changes, default=str) if e.changes else None,
-                }
-                for report_id, e in entries
-            ],
-        )
+        if entries:
+            await conn.run_sync(_insert_history, [(report_id, e) for e in entries])
 
     async def load_report(
         self, conn: AsyncConnection, report_id: str, *, for_update: bool = False
@@ -838,8 +911,10 @@ class Store:
         if result.rowcount != 1:
             return False
         await self.append_history(conn, report.id, new_entries)
-        for hook in self.report_hooks:
-            await hook(conn, report)
+        if self.report_hooks:
+            fired: bool = await conn.run_sync(self._run_hooks, [report])
+            if fired:
+                self._hook_work()
         return True
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
