@@ -147,18 +147,25 @@ def _sqlite_raw_binders(dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]
 
 
 @functools.cache
-def _sqlite_raw_insert(dialect: Any, count: int) -> str:
-    """`INSERT … VALUES (…), (…) ON CONFLICT (connector, external_id) DO NOTHING` for
-    `count` rows, compiled by SQLAlchemy once per row count."""
-    stmt = sqlite_insert(raw_messages).values(
-        [{name: bindparam(f"{name}_{i}") for name in _RAW_COLUMNS} for i in range(count)]
-    )
+def _sqlite_raw_insert_parts(dialect: Any) -> tuple[str, str, str]:
+    """The one-row `INSERT … VALUES (?, …) ON CONFLICT (connector, external_id) DO NOTHING`
+    as SQLAlchemy compiles it, cut into (head, values group, tail)."""
+    stmt = sqlite_insert(raw_messages).values({name: bindparam(name) for name in _RAW_COLUMNS})
     compiled = stmt.on_conflict_do_nothing(index_elements=["connector", "external_id"]).compile(
         dialect=dialect
     )
-    expected = [f"{name}_{i}" for i in range(count) for name in _RAW_COLUMNS]
-    assert list(compiled.positiontup or ()) == expected, "unexpected parameter order"
-    return compiled.string
+    assert list(compiled.positiontup or ()) == list(_RAW_COLUMNS), "unexpected parameter order"
+    group = "(" + ", ".join("?" * len(_RAW_COLUMNS)) + ")"
+    head, found, tail = compiled.string.partition(f" VALUES {group}")
+    assert found and group not in tail, f"unexpected INSERT form: {compiled.string}"
+    return head + " VALUES ", group, tail
+
+
+@functools.cache
+def _sqlite_raw_insert(dialect: Any, count: int) -> str:
+    """The same INSERT for `count` rows (one VALUES group per row)."""
+    head, group, tail = _sqlite_raw_insert_parts(dialect)
+    return head + ", ".join([group] * count) + tail
 
 
 def _claimed_by(worker: str) -> Any:
