@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -472,9 +473,11 @@ class Store:
             now = self.clock()
             try:
                 if self.inbox_engine is not None:
+                    statements = self._sqlite_raw_statements(rows, tickets, now)  # bound here:
+                    # the writer thread is the inbox's bottleneck, the event loop has time.
                     async with self._sqlite_lock:
                         by_key = await asyncio.get_running_loop().run_in_executor(
-                            self._inbox_thread, self._insert_raw_sqlite, rows, tickets, now
+                            self._inbox_thread, self._insert_raw_sqlite, statements, rows, tickets
                         )
                 else:
                     stmt = (
@@ -503,33 +506,66 @@ class Store:
             return out
         raise RuntimeError("could not draw unique tickets")
 
-    def _insert_raw_sqlite(
+    def _sqlite_raw_statements(
         self, rows: Sequence[NewRaw], tickets: list[str], now: datetime
-    ) -> dict[tuple[str, str], tuple[str, str]]:
-        """The inbox's hot path on SQLite, run whole in the inbox thread: one multi-row
-        INSERT per chunk (one step into SQLite, so the GIL changes hands once, not once per
-        row), then one commit. Which rows went in is looked up only when some did not."""
+    ) -> list[tuple[str, tuple[Any, ...]]]:
+        """One multi-row INSERT per chunk, with its parameters bound as SQLAlchemy would."""
         assert self.inbox_engine is not None
-        bind = _sqlite_raw_binders(self.inbox_engine.dialect)
-        inserted_count = 0
-        with self.inbox_engine.begin() as conn:
-            for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
-                chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
-                params: list[Any] = []
-                for r, t in zip(chunk, tickets[start : start + len(chunk)], strict=True):
-                    params.extend(
-                        f(v) if f is not None else v
-                        for f, v in zip(bind, _raw_values(r, t, now), strict=True)
-                    )
-                result = conn.exec_driver_sql(
-                    _sqlite_raw_insert(self.inbox_engine.dialect, len(chunk)), tuple(params)
+        dialect = self.inbox_engine.dialect
+        bind = _sqlite_raw_binders(dialect)
+        statements = []
+        for start in range(0, len(rows), _SQLITE_ROWS_PER_INSERT):
+            chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
+            params: list[Any] = []
+            for r, t in zip(chunk, tickets[start : start + len(chunk)], strict=True):
+                params.extend(
+                    f(v) if f is not None else v
+                    for f, v in zip(bind, _raw_values(r, t, now), strict=True)
                 )
-                inserted_count += result.rowcount
-            if inserted_count == len(rows):
-                return {
-                    (r.connector, r.external_id): (r.id, t)
-                    for r, t in zip(rows, tickets, strict=True)
-                }
+            statements.append((_sqlite_raw_insert(dialect, len(chunk)), tuple(params)))
+        return statements
+
+    def _insert_raw_sqlite(
+        self,
+        statements: list[tuple[str, tuple[Any, ...]]],
+        rows: Sequence[NewRaw],
+        tickets: list[str],
+    ) -> dict[tuple[str, str], tuple[str, str]]:
+        """The inbox's hot path on SQLite, run whole in the inbox thread, straight on the
+        driver's connection (from SQLAlchemy's pool): BEGIN, one step into SQLite per chunk
+        (so the GIL changes hands once, not once per row), COMMIT. Which rows went in is
+        looked up, after the commit, only when some did not."""
+        assert self.inbox_engine is not None
+        pooled = self.inbox_engine.raw_connection()
+        try:
+            driver = pooled.driver_connection
+            assert driver is not None
+            try:
+                driver.execute("BEGIN IMMEDIATE")
+                inserted_count = sum(
+                    driver.execute(sql, params).rowcount for sql, params in statements
+                )
+                driver.execute("COMMIT")
+            except sqlite3.Error as exc:
+                if driver.in_transaction:
+                    driver.execute("ROLLBACK")
+                kind = (
+                    sa_exc.IntegrityError
+                    if isinstance(exc, sqlite3.IntegrityError)
+                    else (
+                        sa_exc.OperationalError
+                        if isinstance(exc, sqlite3.OperationalError)
+                        else sa_exc.DatabaseError
+                    )
+                )
+                raise kind("INSERT INTO raw_messages …", None, exc) from exc
+        finally:
+            pooled.close()  # back to the pool
+        if inserted_count == len(rows):
+            return {
+                (r.connector, r.external_id): (r.id, t) for r, t in zip(rows, tickets, strict=True)
+            }
+        with self.inbox_engine.begin() as conn:
             ids = [r.id for r in rows]
             inserted = {
                 row[0]

@@ -50,6 +50,67 @@ async def test_the_same_message_from_many_requests_at_once_is_stored_once(store)
     assert (await writer.submit([raw("same", connector="jaki")]))[0].created
 
 
+async def test_a_colliding_ticket_is_drawn_again_and_a_batch_mixing_new_and_seen_keys_is_answered(
+    store, monkeypatch
+):
+    first = (await store.writer().submit([raw("t1")]))[0]
+    # One ticket per row and attempt: the first attempt gives t2 the ticket already taken
+    # (the whole batch is rolled back), the second draws fresh ones.
+    draws = iter(
+        [
+            *(first.ticket, "KNL-AAAA-AAAA", "KNL-AAAA-AAAB"),
+            *("KNL-BBBB-BBB0", "KNL-BBBB-BBB1", "KNL-BBBB-BBB2"),
+        ]
+    )
+    monkeypatch.setattr("gateway.store.new_ticket", lambda: next(draws))
+    stored = await store.insert_raw_batch([raw("t2"), raw("t1"), raw("t2")])
+    assert [s.created for s in stored] == [True, False, False]
+    assert stored[0].ticket == "KNL-BBBB-BBB0"  # the second attempt's ticket
+    assert stored[1].id == first.id and stored[1].ticket == first.ticket
+    assert stored[2].id == stored[0].id and stored[2].ticket == stored[0].ticket
+    assert await store.count_raw() == 2
+
+
+async def test_a_driver_error_on_the_sqlite_inbox_path_is_store_unavailable_and_rolled_back(
+    tmp_path, monkeypatch
+):
+    """The inbox talks to sqlite3 directly: its errors must mean what SQLAlchemy's do."""
+    import sqlite3
+
+    from gateway.store import StoreUnavailable
+
+    store = Store(f"sqlite:///{tmp_path}/kanal.db")
+    await store.migrate()
+    assert store.inbox_engine is not None
+    real = store.inbox_engine.raw_connection
+
+    class Failing:
+        def __init__(self):  # type: ignore[no-untyped-def]
+            self.pooled = real()
+            self.driver_connection = self
+
+        @property
+        def in_transaction(self):  # type: ignore[no-untyped-def]
+            return self.pooled.driver_connection.in_transaction
+
+        def execute(self, sql, *args):  # type: ignore[no-untyped-def]
+            if sql.startswith("INSERT"):
+                raise sqlite3.OperationalError("disk I/O error")
+            return self.pooled.driver_connection.execute(sql, *args)
+
+        def close(self):  # type: ignore[no-untyped-def]
+            self.pooled.close()
+
+    monkeypatch.setattr(store.inbox_engine, "raw_connection", Failing)
+    with pytest.raises(StoreUnavailable, match="disk I/O error"):
+        await store.insert_raw_batch([raw("io")])
+    monkeypatch.undo()
+    # The transaction was rolled back: the same message goes in on the next delivery.
+    assert (await store.insert_raw_batch([raw("io")]))[0].created
+    assert await store.count_raw() == 1
+    await store.close()
+
+
 async def test_migrations_are_idempotent(store):
     before = await store.schema_version()
     await store.migrate()
