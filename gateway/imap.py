@@ -3,7 +3,9 @@
 Incremental by UID, with UIDVALIDITY kept per folder in kv_state: when a server renumbers
 a folder, kanal reads it again from UID 1 and the Message-ID dedupe keeps that from
 creating anything twice. Bodies are fetched with BODY.PEEK[] so nothing looks read before
-it is stored; only then is the mail flagged or moved (`channels.email.imap_after`). Between
+it is stored; only then is the mail flagged or moved (`channels.email.imap_after`). Mail
+over `channels.email.max_message_bytes` is not fetched whole: its headers are stored as a
+failed raw message, shown in /api/v1/inbox, and the message stays on the server. Between
 polls the poller waits in IDLE when the server offers it, so new mail arrives in about a
 second. A failure ends the tick: the scheduler backs off and shows it in /readyz.
 """
@@ -14,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,10 +24,19 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from prometheus_client import Counter
 
+from connectors.base import WireRequest
 from gateway.config import EmailConfig, read_secret
-from gateway.mail_intake import MailEnvelope, PreparedMail, prepare_mail, store_mail
+from gateway.mail_intake import (
+    CHANNEL,
+    CONNECTOR,
+    MailEnvelope,
+    PreparedMail,
+    prepare_mail,
+    store_mail,
+)
 from gateway.runtime import ComponentState, Runtime
 from gateway.scheduler import Poller, register_poller
+from gateway.webhooks import malformed_raw
 
 log = logging.getLogger("kanal.imap")
 T = TypeVar("T")
@@ -62,7 +73,7 @@ class ImapMetrics:
         registry = runtime.metrics.registry
         self.messages = Counter(
             "kanal_imap_messages_total",
-            "Messages read from IMAP by outcome (stored, duplicate, malformed).",
+            "Messages read from IMAP by outcome (stored, duplicate, malformed, too_large).",
             ["outcome"],
             registry=registry,
         )
@@ -177,22 +188,41 @@ async def sync_folder(
     ordered = sorted(uids)
     for start in range(0, len(ordered), FETCH_CHUNK):
         chunk = ordered[start : start + FETCH_CHUNK]
-        fetched = await _call(client.fetch, chunk, ["BODY.PEEK[]", "INTERNALDATE"])
+        # Sizes first: a message over `max_message_bytes` (as SMTP refuses it) is not
+        # fetched whole; its headers are stored as a failed raw message, visible in the
+        # inbox, and the message itself stays on the server.
+        sizes = await _call(client.fetch, chunk, ["RFC822.SIZE"])
+        limit = email.max_message_bytes
+        size_of = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in sizes.items()}
+        whole = [uid for uid in chunk if uid in size_of and size_of[uid] <= limit]
+        large = [uid for uid in chunk if uid in size_of and size_of[uid] > limit]
+        fetched = await _call(client.fetch, whole, ["BODY.PEEK[]", "INTERNALDATE"]) if whole else {}
+        heads = (
+            await _call(client.fetch, large, ["BODY.PEEK[HEADER]", "INTERNALDATE"]) if large else {}
+        )
         prepared: list[PreparedMail] = []
         present: list[int] = []
         for uid in chunk:
-            data = fetched.get(uid)
-            if data is None:
+            if uid in fetched:
+                prepared.append(_prepare(folder, uidvalidity, uid, fetched[uid]))
+            elif uid in heads:
+                prepared.append(
+                    _prepare_too_large(folder, uidvalidity, uid, heads[uid], size_of[uid], limit)
+                )
+            else:
                 continue  # expunged since the SEARCH
-            prepared.append(_prepare(folder, uidvalidity, uid, data))
             present.append(uid)
         if prepared:
             stored = await store_mail(runtime, prepared)  # raises → nothing flagged or moved
             counter = _metrics(runtime).messages
             for item, p in zip(stored, prepared, strict=True):
-                counter.labels(
-                    "malformed" if p.malformed else "stored" if item.created else "duplicate"
-                ).inc()
+                if not item.created:
+                    outcome = "duplicate"
+                elif p.malformed:
+                    outcome = TOO_LARGE if p.malformed.startswith(TOO_LARGE) else "malformed"
+                else:
+                    outcome = "stored"
+                counter.labels(outcome).inc()
             await _after_store(runtime, session, folder, present)
         handled += len(present)
         last_uid = max(last_uid, *chunk)
@@ -222,6 +252,34 @@ def _prepare(folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any]) ->
             ),
         ),
     )
+
+
+TOO_LARGE = "too_large"
+
+
+def _prepare_too_large(
+    folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any], size: int, limit: int
+) -> PreparedMail:
+    """A message over the size limit: its headers, kept as a failed raw message that says
+    where the message is (one per folder, UIDVALIDITY and UID, so a re-poll adds nothing)."""
+    source = f"imap:{folder}:{uidvalidity}:{uid}"
+    headers = bytes(data.get(b"BODY[HEADER]") or b"")
+    error = (
+        f"{TOO_LARGE}: the message is {size} bytes, over channels.email.max_message_bytes "
+        f"({limit}); its headers are kept here, the message stays on the IMAP server "
+        f"(folder {folder}, UID {uid})"
+    )
+    wire = WireRequest(
+        method="POLL",
+        url=f"mail://{source}",
+        path="",
+        query=(),
+        headers={":folder": folder, ":uidvalidity": str(uidvalidity), ":uid": str(uid)},
+        body=headers,
+        remote=source,
+    )
+    row = malformed_raw(CONNECTOR, CHANNEL, wire, "poll", error)
+    return PreparedMail(replace(row, external_id=f"{TOO_LARGE}:{source}"[:255]), error)
 
 
 async def _after_store(

@@ -38,6 +38,41 @@ async def test_mail_in_the_inbox_is_stored_once_and_flagged_after(mail_kanal, do
     assert {r.intake for r in reports} == {"poll"} and len(reports) == 3
 
 
+async def test_mail_over_the_size_limit_keeps_its_headers_in_the_inbox_and_stays_on_the_server(
+    mail_kanal, dovecot
+):
+    settings = imap_toml(dovecot, "imap_idle = false\nimap_lookback_days = 1")
+    k = await mail_kanal(smtp=False, max_bytes=4_000, more=settings)
+    big = message(2, body="Foto terlampir. " + "A" * 20_000)
+    dovecot.append_many([message(1), big])
+    await poll_imap(k.runtime)
+    rows = {r["external_id"]: r for r in await raw_rows(k.store)}
+    uidvalidity = dovecot.uidvalidity()
+    assert set(rows) == {"1@example.id", f"too_large:imap:INBOX:{uidvalidity}:2"}
+    kept = rows[f"too_large:imap:INBOX:{uidvalidity}:2"]
+    assert kept["state"] == "failed"
+    assert kept["error"].startswith(f"too_large: the message is {len(big)} bytes")
+    assert "UID 2" in kept["error"]
+    assert b"Message-ID: <2@example.id>" in kept["payload"]
+    assert b"AAAA" not in kept["payload"]  # the body was never fetched
+    # Stored, so flagged like any other; the message itself is still on the server.
+    stored = {bytes(d[b"BODY[]"]): set(d[b"FLAGS"]) for d in dovecot.folder().values()}
+    assert b"$KanalStored" in stored[big]
+    # Shown where an admin looks for what could not become a report.
+    inbox = await k.store.inbox()
+    assert any(item["external_id"].startswith("too_large:") for item in inbox)
+    # Polling again (with lookback) adds nothing.
+    await close_session(k.runtime)
+    await poll_imap(k.runtime)
+    assert len(await raw_rows(k.store)) == 2
+    counted = k.runtime.metrics.registry.get_sample_value(
+        "kanal_imap_messages_total", {"outcome": "too_large"}
+    )
+    assert counted == 1  # the second poll saw it as stored before (a duplicate)
+    await k.drain()
+    assert len(await all_reports(k.store)) == 1
+
+
 async def test_keep_mode_leaves_mail_unread_and_unflagged(mail_kanal, dovecot):
     k = await imap_kanal(mail_kanal, dovecot, 'imap_after = "keep"')
     dovecot.append(message(1))
