@@ -63,7 +63,9 @@ async def burst(base_url: str, acked: set[int], kill_after: int, kill) -> None: 
 @pytest.mark.slow
 async def test_kill_9_during_a_burst_loses_no_acknowledged_message(tmp_path, serve_process, db_url):
     config = write_config(tmp_path, db_url)
-    server = serve_process(config)
+    # The dead process's claims lapse after claim_ttl_s: short here, so that the restarted
+    # one takes them over within the test (the default is a minute).
+    server = serve_process(config, {"KANAL_PIPELINE__CLAIM_TTL_S": "5"})
     server.start()
     acked: set[int] = set()
     started = time.monotonic()
