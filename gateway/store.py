@@ -141,10 +141,11 @@ def _raw_values(r: NewRaw, ticket: str, now: datetime) -> tuple[Any, ...]:
 
 
 @functools.cache
-def _sqlite_raw_binders(dialect: Any) -> tuple[Callable[[Any], Any] | None, ...]:
-    """Each column's bind processor (UTCDateTime to SQLite's text form, …), as SQLAlchemy
-    would apply it."""
-    return tuple(raw_messages.c[name].type.bind_processor(dialect) for name in _RAW_COLUMNS)
+def _sqlite_raw_binders(dialect: Any) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+    """(position, bind processor) of the columns that have one (UTCDateTime to SQLite's
+    text form, …), applied as SQLAlchemy would."""
+    processors = (raw_messages.c[name].type.bind_processor(dialect) for name in _RAW_COLUMNS)
+    return tuple((i, f) for i, f in enumerate(processors) if f is not None)
 
 
 @functools.cache
@@ -518,10 +519,10 @@ class Store:
             chunk = rows[start : start + _SQLITE_ROWS_PER_INSERT]
             params: list[Any] = []
             for r, t in zip(chunk, tickets[start : start + len(chunk)], strict=True):
-                params.extend(
-                    f(v) if f is not None else v
-                    for f, v in zip(bind, _raw_values(r, t, now), strict=True)
-                )
+                values = list(_raw_values(r, t, now))
+                for i, f in bind:
+                    values[i] = f(values[i])
+                params += values
             statements.append((_sqlite_raw_insert(dialect, len(chunk)), tuple(params)))
         return statements
 

@@ -193,6 +193,10 @@ def make_handler(
     runtime: Runtime, name: str
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     metrics = runtime.metrics
+    seconds = metrics.webhook_seconds.labels(name)
+    outcomes = {
+        reason: metrics.webhook_requests.labels(name, reason) for reason in ("stored", "duplicate")
+    }
 
     async def handle(request: web.Request) -> web.StreamResponse:
         started = time.perf_counter()
@@ -231,9 +235,8 @@ def make_handler(
                 metrics.webhook_requests.labels(name, "store_unavailable").inc()
                 return error_response(503, "store_unavailable", "try again later", retry_after=5)
             raise
-        reason = "stored" if any(s.created for s in stored) or not stored else "duplicate"
-        metrics.webhook_requests.labels(name, reason).inc()
-        metrics.webhook_seconds.labels(name).observe(time.perf_counter() - started)
+        outcomes["stored" if any(s.created for s in stored) or not stored else "duplicate"].inc()
+        seconds.observe(time.perf_counter() - started)
         return _to_web(answer)
 
     return handle
