@@ -37,6 +37,7 @@ from typing import Any, Literal
 from aiohttp import web
 from prometheus_client import Gauge, Histogram
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.engine import Connection
 
 from crm_client import (
     Accepted,
@@ -359,9 +360,13 @@ class Dispatcher:
         )
         if self.store.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
-        claims: list[Claim] = []
-        async with self.store.write() as conn:
-            for row in (await conn.execute(pick)).all():
+
+        def take(conn: Connection) -> tuple[list[Claim], bool]:
+            # One synchronous transaction: on SQLite one trip to the writer thread, so the
+            # write lock that webhooks wait for is not held across a trip per statement.
+            claims: list[Claim] = []
+            fired = False
+            for row in conn.execute(pick).all():
                 report = Report.model_validate_json(row.doc)
                 first = row.crm_first_attempt_at or now
                 resolve = bool(report.crm.token and not report.crm.request_id)
@@ -373,9 +378,11 @@ class Dispatcher:
                 if not resolve:
                     changed.delivery.attempts += 1
                 changed.delivery.next_attempt_at = None
-                if not await self.store.save_report(conn, changed, report.version):
+                saved_ok, hooked = self.store.save_report_sync(conn, changed, report.version)
+                fired = fired or hooked
+                if not saved_ok:
                     continue
-                await conn.execute(
+                conn.execute(
                     update(reports)
                     .where(reports.c.id == report.id)
                     .values(
@@ -386,6 +393,11 @@ class Dispatcher:
                 )
                 saved = changed.model_copy(update={"version": report.version + 1, "history": []})
                 claims.append(Claim(saved, first, "resolve" if resolve else "post"))
+            return claims, fired
+
+        claims, fired = await self.store.run_write(take)
+        if fired:
+            self.store.hook_work_done()
         return claims
 
     # --- one delivery -----------------------------------------------------------------------
@@ -505,22 +517,28 @@ class Dispatcher:
         )
         if self.store.dialect == "postgresql":
             stmt = stmt.with_for_update()
-        async with self.store.write() as conn:
-            row = (await conn.execute(stmt)).first()
+
+        def record(conn: Connection) -> tuple[str, bool]:
+            row = conn.execute(stmt).first()
             if row is None or row.crm_claimed_by != self.worker_id:
-                log.warning(
-                    "report %s: claim lapsed before the outcome was recorded", claim.report.id
-                )
-                return False
+                return "lapsed", False
             current = Report.model_validate_json(row.doc)
             changed = change(current.model_copy(deep=True, update={"history": []}))
-            if not await self.store.save_report(conn, changed, current.version):
-                return False
+            saved, hooked = self.store.save_report_sync(conn, changed, current.version)
+            if not saved:
+                return "changed meanwhile", hooked
             values: dict[str, Any] = {"crm_claimed_by": None, "crm_claimed_until": None}
             if request_id is not None:
                 values["crm_request_id"] = request_id
-            await conn.execute(update(reports).where(reports.c.id == current.id).values(**values))
-        return True
+            conn.execute(update(reports).where(reports.c.id == current.id).values(**values))
+            return "recorded", hooked
+
+        outcome, fired = await self.store.run_write(record)
+        if fired:
+            self.store.hook_work_done()
+        if outcome == "lapsed":
+            log.warning("report %s: claim lapsed before the outcome was recorded", claim.report.id)
+        return outcome == "recorded"
 
     # --- visibility -------------------------------------------------------------------------
 

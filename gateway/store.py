@@ -387,7 +387,7 @@ class Store:
         with self.inbox_engine.begin() as conn:
             return fn(conn)
 
-    def _hook_work(self) -> None:
+    def hook_work_done(self) -> None:
         for callback in self.on_hook_work:
             callback()
 
@@ -697,7 +697,7 @@ class Store:
                     if current is not None:
                         await self.save_report(conn, change(current), None)
         if fired:
-            self._hook_work()
+            self.hook_work_done()
         if created or follow_ups:
             self.notify_new_work()  # the CRM dispatcher and the notifier have reports to see
         return len(created)
@@ -893,7 +893,7 @@ class Store:
     ) -> None:
         """New reports, each with (raw message id, group key), and their first history."""
         if await conn.run_sync(self._insert_reports_sync, items, self.clock()):
-            self._hook_work()
+            self.hook_work_done()
 
     def _insert_reports_sync(
         self, conn: Connection, items: Sequence[tuple[Report, str, str | None]], now: datetime
@@ -944,22 +944,28 @@ class Store:
         self, conn: AsyncConnection, report: Report, expected_version: int | None
     ) -> bool:
         """Write a changed report (version bumped here) and its new history entries."""
-        new_entries = [e for e in report.history]
+        saved, fired = await conn.run_sync(self.save_report_sync, report, expected_version)
+        if fired:
+            self.hook_work_done()
+        return saved
+
+    def save_report_sync(
+        self, conn: Connection, report: Report, expected_version: int | None
+    ) -> tuple[bool, bool]:
+        """save_report inside a synchronous transaction (Store.run_write): (saved, a report
+        hook queued work — then call hook_work_done() once back on the event loop)."""
+        new_entries = list(report.history)
         report = report.model_copy(update={"version": report.version + 1, "history": []})
         params = {"report_id": report.id, "updated_at": self.clock(), **self._columns(report)}
         if expected_version is None:
-            result = await conn.execute(_UPDATE_REPORT, params)
+            result = conn.execute(_UPDATE_REPORT, params)
         else:
             params["expected_version"] = expected_version
-            result = await conn.execute(_UPDATE_REPORT_AT_VERSION, params)
+            result = conn.execute(_UPDATE_REPORT_AT_VERSION, params)
         if result.rowcount != 1:
-            return False
-        await self.append_history(conn, report.id, new_entries)
-        if self.report_hooks:
-            fired: bool = await conn.run_sync(self._run_hooks, [report])
-            if fired:
-                self._hook_work()
-        return True
+            return False, False
+        _insert_history(conn, [(report.id, e) for e in new_entries])
+        return True, self._run_hooks(conn, [report])
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
         async with self.read() as conn:
