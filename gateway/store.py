@@ -547,9 +547,12 @@ class Store:
                     driver.execute(sql, params).rowcount for sql, params in statements
                 )
                 driver.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except BaseException as exc:
+                # Never back to the pool inside a transaction (it does not reset connections).
                 if driver.in_transaction:
                     driver.execute("ROLLBACK")
+                if not isinstance(exc, sqlite3.Error):
+                    raise
                 kind = (
                     sa_exc.IntegrityError
                     if isinstance(exc, sqlite3.IntegrityError)
