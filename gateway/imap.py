@@ -16,7 +16,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,19 +24,17 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from prometheus_client import Counter
 
-from connectors.base import WireRequest
 from gateway.config import EmailConfig, read_secret
 from gateway.mail_intake import (
-    CHANNEL,
-    CONNECTOR,
+    TOO_LARGE,
     MailEnvelope,
     PreparedMail,
     prepare_mail,
+    prepare_too_large,
     store_mail,
 )
 from gateway.runtime import ComponentState, Runtime
 from gateway.scheduler import Poller, register_poller
-from gateway.webhooks import malformed_raw
 
 log = logging.getLogger("kanal.imap")
 T = TypeVar("T")
@@ -232,54 +230,37 @@ async def sync_folder(
     return handled
 
 
-def _prepare(folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any]) -> PreparedMail:
-    raw = data.get(b"BODY[]") or b""
+def _envelope(folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any]) -> MailEnvelope:
     when = data.get(b"INTERNALDATE")
     if not isinstance(when, datetime):
         when = datetime.now(UTC)
     elif when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return prepare_mail(
-        bytes(raw),
-        MailEnvelope(
-            intake="poll",
-            source=f"imap:{folder}:{uidvalidity}:{uid}",
-            received_at=when,
-            extra_headers=(
-                (":folder", folder),
-                (":uidvalidity", str(uidvalidity)),
-                (":uid", str(uid)),
-            ),
-        ),
+    return MailEnvelope(
+        intake="poll",
+        source=f"imap:{folder}:{uidvalidity}:{uid}",
+        received_at=when,
+        extra_headers=((":folder", folder), (":uidvalidity", str(uidvalidity)), (":uid", str(uid))),
     )
 
 
-TOO_LARGE = "too_large"
+def _prepare(folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any]) -> PreparedMail:
+    raw = data.get(b"BODY[]") or b""
+    return prepare_mail(bytes(raw), _envelope(folder, uidvalidity, uid, data))
 
 
 def _prepare_too_large(
     folder: str, uidvalidity: int, uid: int, data: dict[bytes, Any], size: int, limit: int
 ) -> PreparedMail:
-    """A message over the size limit: its headers, kept as a failed raw message that says
-    where the message is (one per folder, UIDVALIDITY and UID, so a re-poll adds nothing)."""
-    source = f"imap:{folder}:{uidvalidity}:{uid}"
-    headers = bytes(data.get(b"BODY[HEADER]") or b"")
-    error = (
-        f"{TOO_LARGE}: the message is {size} bytes, over channels.email.max_message_bytes "
-        f"({limit}); its headers are kept here, the message stays on the IMAP server "
-        f"(folder {folder}, UID {uid})"
+    """A message over the size limit: its headers only (one failed raw message per folder,
+    UIDVALIDITY and UID, so a re-poll adds nothing)."""
+    return prepare_too_large(
+        bytes(data.get(b"BODY[HEADER]") or b""),
+        _envelope(folder, uidvalidity, uid, data),
+        f"the message is {size} bytes, over channels.email.max_message_bytes ({limit}); "
+        f"its headers are kept here, the message stays on the IMAP server "
+        f"(folder {folder}, UID {uid})",
     )
-    wire = WireRequest(
-        method="POLL",
-        url=f"mail://{source}",
-        path="",
-        query=(),
-        headers={":folder": folder, ":uidvalidity": str(uidvalidity), ":uid": str(uid)},
-        body=headers,
-        remote=source,
-    )
-    row = malformed_raw(CONNECTOR, CHANNEL, wire, "poll", error)
-    return PreparedMail(replace(row, external_id=f"{TOO_LARGE}:{source}"[:255]), error)
 
 
 async def _after_store(

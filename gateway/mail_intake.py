@@ -8,7 +8,7 @@ external id), the external id being the Message-ID or, without one, a hash of th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from connectors.base import MalformedPayload, WireRequest
@@ -20,6 +20,7 @@ from gateway.webhooks import malformed_raw, stored_headers
 
 CONNECTOR = "email"
 CHANNEL = "email"
+TOO_LARGE = "too_large"  # error and external id prefix of mail kept as headers only
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +41,8 @@ class PreparedMail:
     malformed: str | None  # why the bytes could not be read as e-mail (stored as failed)
 
 
-def prepare_mail(raw: bytes, envelope: MailEnvelope) -> PreparedMail:
-    """The raw row for one message; never raises (unreadable mail is kept as a failed raw)."""
-    wire = WireRequest(
+def _wire(raw: bytes, envelope: MailEnvelope) -> WireRequest:
+    return WireRequest(
         method=envelope.intake.upper(),
         url=f"mail://{envelope.source}",
         path="",
@@ -51,6 +51,19 @@ def prepare_mail(raw: bytes, envelope: MailEnvelope) -> PreparedMail:
         body=raw,
         remote=envelope.source,
     )
+
+
+def prepare_too_large(headers: bytes, envelope: MailEnvelope, why: str) -> PreparedMail:
+    """A message over the size limit, not read whole: its headers, kept as a failed raw
+    message (shown in the inbox) whose external id is its place in the source."""
+    error = f"{TOO_LARGE}: {why}"
+    row = malformed_raw(CONNECTOR, CHANNEL, _wire(headers, envelope), envelope.intake, error)
+    return PreparedMail(replace(row, external_id=f"{TOO_LARGE}:{envelope.source}"[:255]), error)
+
+
+def prepare_mail(raw: bytes, envelope: MailEnvelope) -> PreparedMail:
+    """The raw row for one message; never raises (unreadable mail is kept as a failed raw)."""
+    wire = _wire(raw, envelope)
     try:
         message = parse_email(
             raw, received_at=envelope.received_at, intake_id=envelope.source, connector=CONNECTOR

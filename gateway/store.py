@@ -15,7 +15,7 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -170,6 +170,16 @@ def _sqlite_raw_insert(dialect: Any, count: int) -> str:
     return head + ", ".join([group] * count) + tail
 
 
+def _resolve_tickets(
+    conn: Connection, rows: Sequence[NewRaw], tickets: list[str], inserted: set[str]
+) -> dict[tuple[str, str], tuple[str, str]]:
+    """(id, ticket) by key: ours for the rows just inserted, the first ones for the rest."""
+    by_key, again = _new_tickets(rows, tickets, inserted)
+    if again:
+        by_key.update({(c, e): (i, t) for c, e, i, t in conn.execute(_existing(again))})
+    return by_key
+
+
 def _claimed_by(worker: str) -> Any:
     return and_(raw_messages.c.claimed_by == worker, raw_messages.c.state == "processing")
 
@@ -191,6 +201,17 @@ def _insert_history(conn: Connection, entries: Sequence[tuple[str, HistoryEntry]
             for report_id, e in entries
         ],
     )
+
+
+@contextlib.contextmanager
+def _unavailable_as_store_error() -> Iterator[None]:
+    """An unreachable database or an operational error becomes StoreUnavailable (503)."""
+    try:
+        yield
+    except Exception as exc:
+        if _is_unavailable(exc):
+            raise StoreUnavailable(str(exc).splitlines()[0]) from exc
+        raise
 
 
 def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
@@ -355,32 +376,26 @@ class Store:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_as_store_error():
             async with self._sqlite_lock if self.dialect == "sqlite" else _NO_LOCK:
                 async with self.write_engine.begin() as conn:
                     yield conn
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
-            raise
 
     async def run_write(self, fn: Callable[[Connection], T]) -> T:
         """A whole write transaction as one synchronous function. On SQLite it runs in one
         trip to the writer thread (the inbox's), instead of one trip per statement, so the
         write lock that webhooks wait for is held for as short a time as possible; on
         PostgreSQL it runs on the async connection."""
-        try:
+        with _unavailable_as_store_error():
             if self.inbox_engine is not None:
-                async with self._sqlite_lock:
-                    return await asyncio.get_running_loop().run_in_executor(
-                        self._inbox_thread, self._in_transaction, fn
-                    )
+                return await self._in_writer_thread(self._in_transaction, fn)
             async with self.write() as conn:
                 return await conn.run_sync(fn)
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
-            raise
+
+    async def _in_writer_thread(self, fn: Callable[..., T], *args: Any) -> T:
+        """SQLite: run `fn` in the writer thread, holding this process's write lock."""
+        async with self._sqlite_lock:
+            return await asyncio.get_running_loop().run_in_executor(self._inbox_thread, fn, *args)
 
     def _in_transaction(self, fn: Callable[[Connection], T]) -> T:
         assert self.inbox_engine is not None
@@ -393,13 +408,9 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        try:
+        with _unavailable_as_store_error():
             async with self.read_engine.connect() as conn:
                 yield conn
-        except Exception as exc:
-            if _is_unavailable(exc):
-                raise StoreUnavailable(str(exc).splitlines()[0]) from exc
-            raise
 
     async def migrate(self) -> None:
         """Bring the schema to the newest version; safe when several replicas run it at once."""
@@ -473,32 +484,22 @@ class Store:
             tickets = [new_ticket() for _ in rows]
             now = self.clock()
             try:
-                if self.inbox_engine is not None:
-                    statements = self._sqlite_raw_statements(rows, tickets, now)  # bound here:
-                    # the writer thread is the inbox's bottleneck, the event loop has time.
-                    async with self._sqlite_lock:
-                        by_key = await asyncio.get_running_loop().run_in_executor(
-                            self._inbox_thread, self._insert_raw_sqlite, statements, rows, tickets
+                with _unavailable_as_store_error():
+                    if self.inbox_engine is not None:
+                        # Bound here: the writer thread is the inbox's bottleneck, the event
+                        # loop has time.
+                        statements = self._sqlite_raw_statements(rows, tickets, now)
+                        by_key = await self._in_writer_thread(
+                            self._insert_raw_sqlite, statements, rows, tickets
                         )
-                else:
-                    stmt = (
-                        pg_insert(raw_messages)
-                        .on_conflict_do_nothing(index_elements=["connector", "external_id"])
-                        .returning(raw_messages.c.id)
-                    )
-                    values = [
-                        dict(zip(_RAW_COLUMNS, _raw_values(r, t, now), strict=True))
-                        for r, t in zip(rows, tickets, strict=True)
-                    ]
-                    async with self.write() as conn:
-                        inserted = {row[0] for row in await conn.execute(stmt, values)}
-                        by_key = await self._resolve_tickets(conn, rows, tickets, inserted)
+                    else:
+                        by_key = await self.run_write(
+                            functools.partial(
+                                self._insert_raw_returning, rows=rows, tickets=tickets, now=now
+                            )
+                        )
             except sa_exc.IntegrityError:
                 continue  # a ticket collided (40 random bits): draw new ones and try again
-            except Exception as exc:
-                if _is_unavailable(exc):
-                    raise StoreUnavailable(str(exc).splitlines()[0]) from exc
-                raise
             self.notify_new_raw()
             out = []
             for r in rows:
@@ -575,19 +576,24 @@ class Store:
                 row[0]
                 for row in conn.execute(select(raw_messages.c.id).where(raw_messages.c.id.in_(ids)))
             }
-            by_key, again = _new_tickets(rows, tickets, inserted)
-            if again:
-                by_key.update({(c, e): (i, t) for c, e, i, t in conn.execute(_existing(again))})
-        return by_key
+            return _resolve_tickets(conn, rows, tickets, inserted)
 
     @staticmethod
-    async def _resolve_tickets(
-        conn: AsyncConnection, rows: Sequence[NewRaw], tickets: list[str], inserted: set[str]
+    def _insert_raw_returning(
+        conn: Connection, *, rows: Sequence[NewRaw], tickets: list[str], now: datetime
     ) -> dict[tuple[str, str], tuple[str, str]]:
-        by_key, again = _new_tickets(rows, tickets, inserted)
-        if again:
-            by_key.update({(c, e): (i, t) for c, e, i, t in await conn.execute(_existing(again))})
-        return by_key
+        """The inbox on PostgreSQL: one INSERT … RETURNING for the batch."""
+        stmt = (
+            pg_insert(raw_messages)
+            .on_conflict_do_nothing(index_elements=["connector", "external_id"])
+            .returning(raw_messages.c.id)
+        )
+        values = [
+            dict(zip(_RAW_COLUMNS, _raw_values(r, t, now), strict=True))
+            for r, t in zip(rows, tickets, strict=True)
+        ]
+        inserted = {row[0] for row in conn.execute(stmt, values)}
+        return _resolve_tickets(conn, rows, tickets, inserted)
 
     async def claim_raw(self, worker: str, limit: int, ttl_s: float) -> list[dict[str, Any]]:
         """Take up to `limit` raw messages to normalize; a claim expires if its holder dies."""
@@ -746,23 +752,16 @@ class Store:
                 ],
                 now,
             )
-        for raw_id in held:
+        released: list[tuple[str, dict[str, Any]]] = [
+            *((raw_id, {"state": "held", "claimed_until": None}) for raw_id in held),
+            *((raw_id, {"state": "failed", "error": why[:4000]}) for raw_id, why in failed),
+            *((raw_id, {"state": "ignored", "error": why[:4000]}) for raw_id, why in ignored),
+        ]
+        for raw_id, values in released:
             conn.execute(
                 update(raw_messages)
                 .where(raw_messages.c.id == raw_id, mine)
-                .values(state="held", claimed_by=None, claimed_until=None)
-            )
-        for raw_id, error in failed:
-            conn.execute(
-                update(raw_messages)
-                .where(raw_messages.c.id == raw_id, mine)
-                .values(state="failed", error=error[:4000], claimed_by=None)
-            )
-        for raw_id, reason in ignored:
-            conn.execute(
-                update(raw_messages)
-                .where(raw_messages.c.id == raw_id, mine)
-                .values(state="ignored", error=reason[:4000], claimed_by=None)
+                .values(claimed_by=None, **values)
             )
         return fired
 
@@ -889,12 +888,8 @@ class Store:
     async def insert_report(
         self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
     ) -> None:
-        await self.insert_reports(conn, [(report, raw_message_id, group_key)])
-
-    async def insert_reports(
-        self, conn: AsyncConnection, items: Sequence[tuple[Report, str, str | None]]
-    ) -> None:
-        """New reports, each with (raw message id, group key), and their first history."""
+        """A new report and its first history."""
+        items = [(report, raw_message_id, group_key)]
         if await conn.run_sync(self._insert_reports_sync, items, self.clock()):
             self.hook_work_done()
 
