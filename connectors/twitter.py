@@ -8,7 +8,7 @@ thin wrapper around `tweepy.Client` (synchronous; run it in a worker thread), wi
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -168,36 +168,44 @@ def messages_from_dm_events(
     response_json: dict[str, Any], own_user_id: str, now: datetime
 ) -> list[RawMessage]:
     """Raw messages in a `GET /2/dm_events` answer; our own sends are dropped."""
-    try:
-        response = json_object(response_json, "response")
-        includes = sub_object(response, "includes")
-        messages = []
-        for event in json_array(response.get("data") or [], "data"):
-            message = _v2_dm(
-                json_object(event, "DM event"), includes, {own_user_id}, own_user_id, now
-            )
-            if message is not None:
-                messages.append(message)
-        return messages
-    except _SHAPE_ERRORS as exc:
-        raise MalformedPayload(f"unexpected dm_events shape: {exc!r}") from exc
+    return _v2_messages(
+        response_json,
+        "dm_events",
+        "DM event",
+        lambda event, includes: _v2_dm(event, includes, {own_user_id}, own_user_id, now),
+    )
 
 
 def messages_from_mentions(
     response_json: dict[str, Any], own_user_id: str, now: datetime
 ) -> list[RawMessage]:
     """Raw messages in a `GET /2/users/:id/mentions` answer; own posts and reposts dropped."""
+    return _v2_messages(
+        response_json,
+        "mentions",
+        "post",
+        lambda post, includes: _v2_post(post, includes, {own_user_id}, now),
+    )
+
+
+def _v2_messages(
+    response_json: dict[str, Any],
+    kind: str,
+    item: str,
+    to_message: Callable[[dict[str, Any], dict[str, Any]], RawMessage | None],
+) -> list[RawMessage]:
+    """Each item of a v2 list answer's `data`, mapped with its `includes`; None dropped."""
     try:
         response = json_object(response_json, "response")
         includes = sub_object(response, "includes")
         messages = []
-        for post in json_array(response.get("data") or [], "data"):
-            message = _v2_post(json_object(post, "post"), includes, {own_user_id}, now)
+        for entry in json_array(response.get("data") or [], "data"):
+            message = to_message(json_object(entry, item), includes)
             if message is not None:
                 messages.append(message)
         return messages
     except _SHAPE_ERRORS as exc:
-        raise MalformedPayload(f"unexpected mentions shape: {exc!r}") from exc
+        raise MalformedPayload(f"unexpected {kind} shape: {exc!r}") from exc
 
 
 # --- the shapes ------------------------------------------------------------------------------
