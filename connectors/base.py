@@ -221,6 +221,45 @@ class RawMessage:
         )
 
 
+def repair_text(value: str) -> str:
+    """`value` with what a store cannot keep as text replaced by U+FFFD: a lone surrogate
+    (JSON's "\\ud800", which UTF-8 cannot encode) and NUL (which PostgreSQL refuses); a
+    surrogate pair left split is joined again."""
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    if value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
+
+
+def repaired(value: Any) -> Any:
+    """`repair_text` over every string of a JSON-like value (keys too)."""
+    if isinstance(value, str):
+        return repair_text(value)
+    if isinstance(value, dict):
+        return {repaired(k): repaired(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [repaired(v) for v in value]
+    return value
+
+
+def check_storable(message: RawMessage) -> None:
+    """Raise MalformedPayload for what no store can keep and no repair may change: an id
+    that is not storable text (it is the dedupe key), a time outside years 1–9999 in UTC."""
+    if repair_text(message.external_id) != message.external_id:
+        raise MalformedPayload("message id: not valid Unicode text")
+    try:
+        message.received_at.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise MalformedPayload(
+            f"timestamp out of range: {message.received_at.isoformat()!r}"
+        ) from exc
+
+
 class WebhookConnector(Protocol):
     """A channel reached by webhook. Built from its own config values, nothing more."""
 
@@ -283,6 +322,8 @@ def parse_timestamp(value: Any, default: datetime) -> datetime:
             when = datetime.fromtimestamp(float(value), UTC)
         else:
             when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        when = when if when.tzinfo else when.replace(tzinfo=UTC)
+        when.astimezone(UTC)  # 9999-12-31T23:59:59-23:59 parses, but is past year 9999 in UTC
     except (ValueError, OverflowError, OSError) as exc:
         raise MalformedPayload(f"bad timestamp {value!r}") from exc
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return when

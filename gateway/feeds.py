@@ -27,7 +27,7 @@ import aiohttp
 from connectors.base import MalformedPayload, RawMessage, Sender, WireRequest, parse_timestamp
 from gateway.runtime import Runtime
 from gateway.scheduler import Poller, register_poller
-from gateway.webhooks import to_new_raw
+from gateway.webhooks import malformed_raw, to_new_raw
 from normalizers.geo import AreaIndex, name_key
 
 log = logging.getLogger("kanal.feeds")
@@ -310,7 +310,10 @@ async def poll_feed(runtime: Runtime, session: aiohttp.ClientSession, url: str) 
             body=item.xml,
             remote="poll",
         )
-        rows.append(to_new_raw(message, wire, "poll"))
+        try:
+            rows.append(to_new_raw(message, wire, "poll"))
+        except MalformedPayload as exc:
+            rows.append(malformed_raw(CONNECTOR, "media", wire, "poll", str(exc)))
     created = 0
     if rows:
         stored = await runtime.store.writer().submit(rows)

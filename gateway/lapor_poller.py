@@ -77,11 +77,9 @@ def record_rows(records: list[Any], mapping: dict[str, str], url: str, now: Any)
             remote="poll",
         )
         try:
-            messages = connector.parse(wire, now)
+            rows += [to_new_raw(message, wire, "poll") for message in connector.parse(wire, now)]
         except MalformedPayload as exc:
             rows.append(malformed_raw("lapor", "lapor", wire, "poll", str(exc)))
-            continue
-        rows += [to_new_raw(message, wire, "poll") for message in messages]
     return rows
 
 

@@ -13,10 +13,9 @@ from datetime import UTC, datetime
 
 from connectors.base import MalformedPayload, WireRequest
 from connectors.email import parse_email
-from gateway.ids import new_id
 from gateway.runtime import Runtime
 from gateway.store import NewRaw, StoredRaw
-from gateway.webhooks import malformed_raw, stored_headers
+from gateway.webhooks import malformed_raw, to_new_raw
 
 CONNECTOR = "email"
 CHANNEL = "email"
@@ -76,17 +75,12 @@ def prepare_mail(raw: bytes, envelope: MailEnvelope) -> PreparedMail:
         written = _message_date(message.extra.get("date_iso"))
         if written is not None and written <= envelope.received_at:
             message.received_at = written
-    row = NewRaw(
-        id=new_id(),
-        connector=CONNECTOR,
-        channel=CHANNEL,
-        intake=envelope.intake,
-        external_id=message.external_id[:255],
-        received_at=message.received_at,
-        payload=raw,
-        headers=stored_headers(wire),
-        message=message.to_json(),
-    )
+    try:
+        row = to_new_raw(message, wire, envelope.intake, payload=raw)
+    except MalformedPayload as exc:
+        return PreparedMail(
+            malformed_raw(CONNECTOR, CHANNEL, wire, envelope.intake, str(exc)), str(exc)
+        )
     return PreparedMail(row, None)
 
 

@@ -7,14 +7,16 @@ processes share the inbox without doing anything twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import Coordinates, RawMessage, Sender
+from connectors.base import Coordinates, RawMessage, Sender, repair_text, repaired
 from gateway import media_fetch
 from gateway.conversations import Conversations
 from gateway.ids import new_id
@@ -30,6 +32,24 @@ log = logging.getLogger("kanal.pipeline")
 SETTLE_CHUNK = 16  # reports per settling transaction
 SETTLE_CHUNK_UNDER_INTAKE = 4  # … while webhooks are arriving (they wait for the write lock)
 SLICE_S = 0.002  # longest stretch of normalizing between two turns of the event loop
+MAX_ATTEMPTS = 5  # claims of one raw message before it is marked failed
+
+
+@dataclass
+class Outcome:
+    """What one claimed batch came to, settled in the store together."""
+
+    created: list[tuple[list[str], Report, list[Any]]] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # SMS parts waiting for their group
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (raw id, why)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # edits, unsends
+    follow_ups: list[Any] = field(default_factory=list)  # messages joining a report
+    group_keys: dict[str, str | None] = field(default_factory=dict)  # report id → its key
+
+
+def _failure(exc: BaseException) -> str:
+    """The error kept with a failed raw message (shown in /api/v1/inbox)."""
+    return repair_text(f"{type(exc).__name__}: {exc}")
 
 
 class Pipeline:
@@ -155,16 +175,21 @@ class Pipeline:
         return self.store.clock()
 
     async def process_once(self) -> int:
-        rows = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
-        if not rows:
+        claimed = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
+        if not claimed:
             return 0
-        created: list[tuple[list[str], Report, list[Any]]] = []
-        held: list[str] = []
-        failed: list[tuple[str, str]] = []
-        ignored: list[tuple[str, str]] = []
-        follow_ups: list[Any] = []  # e-mail replies to an existing report
+        # A message whose claims keep lapsing (its normalization kills or stalls the worker)
+        # fails alone after MAX_ATTEMPTS, visibly, instead of being retried for ever.
+        out = Outcome()
+        out.failed += [
+            (r["id"], f"gave up after {MAX_ATTEMPTS} attempts to normalize it")
+            for r in claimed
+            if r["attempts"] > MAX_ATTEMPTS
+        ]
+        rows = [r for r in claimed if r["attempts"] <= MAX_ATTEMPTS]
+        created, held, failed, ignored = out.created, out.held, out.failed, out.ignored
+        follow_ups, group_keys = out.follow_ups, out.group_keys
         made_here: dict[str, str] = {}  # external id / ticket → report id, for this batch
-        group_keys: dict[str, str | None] = {}  # report id → its conversation's key
         slice_started = time.perf_counter()
         for row in rows:
             # Normalizing is CPU work on the event loop: in slices of a few milliseconds.
@@ -223,34 +248,79 @@ class Pipeline:
                 log.warning(
                     "raw message %s failed normalization: %s", row["id"], type(exc).__name__
                 )
-                failed.append((row["id"], f"{type(exc).__name__}: {exc}"))
+                failed.append((row["id"], _failure(exc)))
         try:
-            # Short transactions: SQLite has one writer, and webhooks wait for it (shorter
-            # still while they arrive). Follow-ups go with the last chunk, after the reports
-            # they may join were committed.
-            start = 0
-            while True:
-                size = SETTLE_CHUNK_UNDER_INTAKE if self.store.intake_active() else SETTLE_CHUNK
-                last = start + size >= len(created)
-                settle_started = time.perf_counter()
-                await self.store.settle_raw(
-                    self.worker_id,
-                    created=created[start : start + size],
-                    held=held if last else (),
-                    failed=failed if last else (),
-                    ignored=ignored if last else (),
-                    follow_ups=follow_ups if last else (),
-                    group_keys=group_keys,
-                )
-                if last:
-                    break
-                start += size
-                await self.store.pace_background(time.perf_counter() - settle_started)
+            await self._settle(out)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
-            return len(rows)
-        self._count(created, failed)
-        return len(rows)
+            return len(claimed)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            # The store refused something of this batch (not the store being down): settle
+            # each message alone, so that one bad report fails alone and the others go on.
+            log.warning(
+                "pipeline: settling %d messages failed (%s); settling them one by one",
+                len(claimed),
+                type(exc).__name__,
+            )
+            out = await self._settle_one_by_one(out)
+        self._count(out.created, out.failed)
+        return len(claimed)
+
+    async def _settle(self, out: Outcome) -> None:
+        """Short transactions: SQLite has one writer, and webhooks wait for it (shorter still
+        while they arrive). Follow-ups go with the last chunk, after the reports they may
+        join were committed."""
+        start = 0
+        while True:
+            size = SETTLE_CHUNK_UNDER_INTAKE if self.store.intake_active() else SETTLE_CHUNK
+            last = start + size >= len(out.created)
+            settle_started = time.perf_counter()
+            await self.store.settle_raw(
+                self.worker_id,
+                created=out.created[start : start + size],
+                held=out.held if last else (),
+                failed=out.failed if last else (),
+                ignored=out.ignored if last else (),
+                follow_ups=out.follow_ups if last else (),
+                group_keys=out.group_keys,
+            )
+            if last:
+                return
+            start += size
+            await self.store.pace_background(time.perf_counter() - settle_started)
+
+    async def _settle_one_by_one(self, out: Outcome) -> Outcome:
+        """Settle a batch message by message after its transaction failed; what the store
+        refuses is marked failed with the reason. Returns what was settled. Chunks
+        committed before the failure are no longer claimed: ClaimLost skips them."""
+        settled = Outcome(held=out.held, failed=list(out.failed), ignored=out.ignored)
+        attempts: list[tuple[list[str], dict[str, Any]]] = [
+            *((item[0], {"created": [item], "group_keys": out.group_keys}) for item in out.created),
+            *((item[0], {"follow_ups": [item]}) for item in out.follow_ups),
+        ]
+        for raw_ids, parts in attempts:
+            try:
+                await self.store.settle_raw(self.worker_id, **parts)
+            except ClaimLost:
+                continue
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "raw message %s could not be stored as a report: %s",
+                    raw_ids[0],
+                    type(exc).__name__,
+                )
+                settled.failed += [(raw_id, _failure(exc)) for raw_id in raw_ids]
+                continue
+            settled.created += parts.get("created", [])
+        with contextlib.suppress(ClaimLost):
+            await self.store.settle_raw(
+                self.worker_id, held=settled.held, failed=settled.failed, ignored=settled.ignored
+            )
+        return settled
 
     async def finish_groups(self) -> int:
         """Gather held parts whose group is complete, or waited too long, into one report."""
@@ -298,7 +368,7 @@ class Pipeline:
                 )
                 await self.store.settle_raw(
                     self.worker_id,
-                    failed=[(r["id"], f"{type(exc).__name__}: {exc}") for r in rows],
+                    failed=[(r["id"], _failure(exc)) for r in rows],
                 )
             done += 1
         return done
@@ -307,7 +377,10 @@ class Pipeline:
     def _message(row: dict[str, Any]) -> RawMessage:
         if not row.get("message"):
             raise ValueError(row.get("error") or "the connector could not read this payload")
-        return RawMessage.from_json(json.loads(row["message"]))
+        data = json.loads(row["message"])
+        if "\\ud" in row["message"] or "\\u0000" in row["message"]:
+            data = repaired(data)  # stored before text was repaired at intake
+        return RawMessage.from_json(data)
 
     def _count(self, created: list[tuple[list[str], Report, list[Any]]], failed: list[Any]) -> None:
         for _, report, _ in created:

@@ -803,7 +803,9 @@ class Store:
     async def retry_failed_raw(self) -> int:
         async with self.write() as conn:
             result = await conn.execute(
-                update(raw_messages).where(raw_messages.c.state == "failed").values(state="new")
+                update(raw_messages)
+                .where(raw_messages.c.state == "failed")
+                .values(state="new", attempts=0)
             )
         self.notify_new_raw()
         return int(result.rowcount or 0)
@@ -1357,27 +1359,45 @@ class InboxWriter:
                 item = self._queue.get_nowait()
                 batch.append(item)
                 count += len(item[0])
-            rows = [row for item in batch for row in item[0]]
-            self._in_flight = len(rows)
+            self._in_flight = sum(len(item[0]) for item in batch)
             try:
-                stored = await self.store.insert_raw_batch(rows)
+                await self._commit(batch)
             except asyncio.CancelledError:
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(StoreUnavailable("shutting down"))
                 raise
-            except Exception as exc:  # every waiter learns the batch was not stored
-                log.warning("inbox batch of %d not stored: %s", len(rows), type(exc).__name__)
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
             finally:
                 self._in_flight = 0
                 if self._queue.empty():
                     self.idle.set()
-            offset = 0
-            for item_rows, future in batch:
+
+    async def _commit(
+        self, batch: list[tuple[list[NewRaw], asyncio.Future[list[StoredRaw]]]]
+    ) -> None:
+        """One transaction for the whole batch. When the store refuses a row (not the store
+        being unavailable: then everyone learns it), each request is tried again alone, so
+        only the sender of the bad row sees the error."""
+        rows = [row for item in batch for row in item[0]]
+        try:
+            stored = await self.store.insert_raw_batch(rows)
+        except Exception as exc:
+            if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
+                log.warning(
+                    "inbox batch of %d refused (%s); storing its requests one by one",
+                    len(rows),
+                    type(exc).__name__,
+                )
+                for item in batch:
+                    await self._commit([item])
+                return
+            log.warning("inbox batch of %d not stored: %s", len(rows), type(exc).__name__)
+            for _, future in batch:
                 if not future.done():
-                    future.set_result(stored[offset : offset + len(item_rows)])
-                offset += len(item_rows)
+                    future.set_exception(exc)
+            return
+        offset = 0
+        for item_rows, future in batch:
+            if not future.done():
+                future.set_result(stored[offset : offset + len(item_rows)])
+            offset += len(item_rows)

@@ -48,14 +48,14 @@ def update_rows(updates: list[dict[str, Any]], source_url: str, now: datetime) -
     """Raw rows for a batch of updates; one that cannot be read is kept, flagged failed."""
     rows: list[NewRaw] = []
     for update in updates:
-        body = json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode()
+        # ASCII escapes: a lone surrogate in an update is kept as sent, and encodes.
+        body = json.dumps(update, separators=(",", ":")).encode()
         wire = WireRequest("POST", source_url, "/getUpdates", (), {}, body)
         try:
             messages = messages_from_update(update, now)
+            rows += [to_new_raw(m, wire, "poll", payload=body) for m in messages]
         except MalformedPayload as exc:
             rows.append(malformed_raw(CONNECTOR, CHANNEL, wire, "poll", str(exc)))
-            continue
-        rows += [to_new_raw(m, wire, "poll", payload=body) for m in messages]
     return rows
 
 

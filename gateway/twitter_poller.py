@@ -16,12 +16,12 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors.base import RawMessage, WireRequest
+from connectors.base import MalformedPayload, RawMessage, WireRequest
 from connectors.twitter import CONNECTOR, RateBudget, RateLimited, TwitterApiError, TwitterPoller
 from gateway.config import read_secret
 from gateway.runtime import Runtime
 from gateway.scheduler import Poller, register_poller
-from gateway.webhooks import to_new_raw
+from gateway.webhooks import malformed_raw, to_new_raw
 
 log = logging.getLogger("kanal.twitter")
 
@@ -78,9 +78,12 @@ async def _store(runtime: Runtime, messages: list[RawMessage], endpoint: str) ->
         return 0
     rows = []
     for message in messages:
-        body = json.dumps(message.to_json(), ensure_ascii=False).encode()
+        body = json.dumps(message.to_json()).encode()  # ASCII escapes: always encodes
         wire = WireRequest("GET", f"https://api.twitter.com{endpoint}", endpoint, (), {}, body)
-        rows.append(to_new_raw(message, wire, "poll", payload=body))
+        try:
+            rows.append(to_new_raw(message, wire, "poll", payload=body))
+        except MalformedPayload as exc:
+            rows.append(malformed_raw(CONNECTOR, "twitter", wire, "poll", str(exc)))
     created = 0
     for item in await runtime.store.writer().submit(rows):
         if item.created:

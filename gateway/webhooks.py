@@ -21,6 +21,9 @@ from connectors.base import (
     WebhookConnector,
     WireRequest,
     WireResponse,
+    check_storable,
+    repair_text,
+    repaired,
 )
 from gateway.errors import error_response
 from gateway.ids import new_id
@@ -115,6 +118,9 @@ def stored_headers(wire: WireRequest) -> dict[str, str]:
 def to_new_raw(
     message: RawMessage, wire: WireRequest, intake: str, payload: bytes | None = None
 ) -> NewRaw:
+    """The row of one parsed message. Text UTF-8 cannot encode is repaired here, for every
+    channel; an id or a time no store can keep raises MalformedPayload (check_storable)."""
+    check_storable(message)
     return NewRaw(
         id=new_id(),
         connector=message.connector,
@@ -123,9 +129,9 @@ def to_new_raw(
         external_id=message.external_id[:255],
         received_at=message.received_at,
         payload=payload if payload is not None else (wire.body or stored_url(wire).encode()),
-        headers=stored_headers(wire),
-        message=message.to_json(),
-        group_key=message.group_key if message.part else None,
+        headers=repaired(stored_headers(wire)),
+        message=repaired(message.to_json()),
+        group_key=repair_text(message.group_key) if message.part and message.group_key else None,
         part_total=message.part[1] if message.part else None,
     )
 
@@ -141,10 +147,10 @@ def malformed_raw(name: str, channel: str, wire: WireRequest, intake: str, error
         external_id=f"malformed:{digest}",
         received_at=datetime.now(UTC),
         payload=wire.body or stored_url(wire).encode(),
-        headers=stored_headers(wire),
+        headers=repaired(stored_headers(wire)),
         message=None,
         state="failed",
-        error=error[:4000],
+        error=repair_text(error[:4000]),
     )
 
 
@@ -176,17 +182,35 @@ async def ingest_wire(
         connector.verify(wire)
     try:
         messages = connector.parse(wire, datetime.now(UTC))
+        rows = [to_new_raw(m, wire, intake) for m in messages]
     except MalformedPayload as exc:
-        await runtime.store.writer().submit(
-            [malformed_raw(name, CHANNEL_OF.get(name, name), wire, intake, str(exc))]
-        )
+        await _keep_malformed(runtime, name, wire, intake, str(exc))
         raise
-    stored = await runtime.store.writer().submit([to_new_raw(m, wire, intake) for m in messages])
+    try:
+        stored = await runtime.store.writer().submit(rows)
+    except Exception as exc:
+        if isinstance(exc, StoreUnavailable) or _is_unavailable(exc):
+            raise
+        # The store refused these rows, not the store's state: the sender learns it alone
+        # (the rows of others in the same commit were stored without them) and the payload
+        # stays on record.
+        log.warning("%s: payload not storable: %s", name, type(exc).__name__)
+        why = f"not storable: {type(exc).__name__}"
+        await _keep_malformed(runtime, name, wire, intake, why)
+        raise MalformedPayload(why) from exc
     for item in stored:
         if item.created:
             runtime.metrics.raw_messages_stored.labels(name, intake).inc()
     response = connector.respond(messages, [s.ticket for s in stored])
     return response, stored
+
+
+async def _keep_malformed(
+    runtime: Runtime, name: str, wire: WireRequest, intake: str, error: str
+) -> None:
+    await runtime.store.writer().submit(
+        [malformed_raw(name, CHANNEL_OF.get(name, name), wire, intake, error)]
+    )
 
 
 def make_handler(
