@@ -20,6 +20,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy gateway connectors normalizers crm_client
+	$(BIN)/python scripts/check_layers.py
 
 test: $(STAMP) lint
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_ARGS)

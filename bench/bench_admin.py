@@ -26,11 +26,11 @@ from aiohttp import ClientSession  # noqa: E402
 from aiohttp.test_utils import TestServer  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
-from gateway.app import create_app  # noqa: E402
-from gateway.auth import hash_token, new_token  # noqa: E402
-from gateway.config import load_config  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
-from gateway.schema import reports  # noqa: E402
+from gateway.base.config import load_config  # noqa: E402
+from gateway.base.runtime import build_runtime  # noqa: E402
+from gateway.store.schema import reports  # noqa: E402
+from gateway.web.app import create_app  # noqa: E402
+from gateway.web.auth import hash_token, new_token  # noqa: E402
 from tests.conftest import write_config  # noqa: E402
 
 TARGET_MS = 50.0

@@ -25,11 +25,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.config import load_config  # noqa: E402
-from gateway.imap import close_session, poll_imap  # noqa: E402
-from gateway.runtime import build_runtime  # noqa: E402
-from gateway.server import make_pipeline  # noqa: E402
-from gateway.smtp import start_smtp  # noqa: E402
+from gateway.base.config import load_config  # noqa: E402
+from gateway.base.runtime import build_runtime  # noqa: E402
+from gateway.intake.imap import close_session, poll_imap  # noqa: E402
+from gateway.intake.smtp import start_smtp  # noqa: E402
+from gateway.process.server import make_pipeline  # noqa: E402
 from tests.fakes.dovecot import PASSWORD, USER, Dovecot  # noqa: E402
 
 RECIPIENT = "pengaduan@jakarta.go.id"

@@ -29,8 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.admin_stats import rebuild_counts  # noqa: E402
 from gateway.store import Store, sqlite_path  # noqa: E402
+from gateway.web.stats import rebuild_counts  # noqa: E402
 from normalizers.category import default_taxonomy  # noqa: E402
 from normalizers.geo import default_index  # noqa: E402
 

@@ -22,8 +22,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from connectors.base import AttachmentRef, Coordinates, MalformedPayload, RawMessage, Sender
+from connectors.sniff import OCTET_STREAM, TNEF, is_image, sniff_content_type
 from normalizers.photo import exif_gps
-from normalizers.sniff import OCTET_STREAM, TNEF, is_image, sniff_content_type
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.base import RawMessage
+from connectors.sniff import sniff_content_type
 from normalizers.category import Taxonomy, classify, noise_score
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
@@ -26,7 +27,6 @@ from normalizers.report import (
     Reporter,
     Suggestions,
 )
-from normalizers.sniff import sniff_content_type
 from normalizers.text import clean_text
 
 # The parts of one SMS are split mid-word by the network: join them with nothing between.

@@ -179,14 +179,14 @@ class Kanal:
         self.store = runtime.store
 
     async def drain(self) -> int:
-        from gateway.server import make_pipeline
+        from gateway.process.server import make_pipeline
 
         return await make_pipeline(self.runtime).drain()
 
     async def token(
         self, scope: str = "province", role: str = "admin", name: str | None = None
     ) -> str:
-        from gateway.auth import hash_token, new_token
+        from gateway.web.auth import hash_token, new_token
 
         token = new_token()
         await self.store.create_token(
@@ -199,9 +199,9 @@ class Kanal:
 async def make_kanal(tmp_path: Path) -> AsyncIterator[Any]:
     from aiohttp.test_utils import TestClient, TestServer
 
-    from gateway.app import create_app
-    from gateway.config import load_config
-    from gateway.runtime import build_runtime
+    from gateway.base.config import load_config
+    from gateway.base.runtime import build_runtime
+    from gateway.web.app import create_app
 
     made: list[tuple[Any, Any]] = []
 

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from connectors.base import kanal_signature
-from gateway.people import create_user
+from gateway.web.people import create_user
 from tests.conftest import SECRETS
 
 PASSWORD = "kata-sandi-rahasia-1"

@@ -5,7 +5,7 @@ Screenshots at phone and desktop widths go to test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-from gateway.dispatcher import Dispatcher
+from gateway.crm.dispatcher import Dispatcher
 from tests.admin.helpers import MENTENG, PASSWORD, sms_in_queue
 from tests.conftest import ROOT, need_binary
 from tests.crm_e2e.helpers import crm_section
@@ -44,7 +44,7 @@ async def test_a_kelurahan_admin_enriches_the_oldest_report_in_the_browser(make_
     chromium = need_binary("chromium", "chromium")
     from playwright.async_api import async_playwright
 
-    from gateway.people import create_user
+    from gateway.web.people import create_user
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     async with FakeOpen311() as crm:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gateway.ids import new_id, new_ticket
 from gateway.store import Store
+from gateway.store.ids import new_id, new_ticket
 from normalizers.report import HistoryEntry, Report, Reporter
 
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from gateway import enrich
-from gateway.enrich import EnrichError, EnrichmentPatch, RejectBody
+from gateway.pipeline import enrich
+from gateway.pipeline.enrich import EnrichError, EnrichmentPatch, RejectBody
 from normalizers.category import default_taxonomy
 from normalizers.geo import default_index
 from normalizers.report import HistoryEntry

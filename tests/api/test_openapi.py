@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from gateway.openapi import document, response_model
+from gateway.web.openapi import document, response_model
 from tests.api.reports import KOTA_PUSAT, MENTENG, make_report, put_reports
 
 IN_MENTENG = {"lat": -6.1963, "lon": 106.8305}

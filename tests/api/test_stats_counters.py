@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from gateway.admin_stats import fold_deltas, rebuild_counts, scoped_stats
+from gateway.web.stats import fold_deltas, rebuild_counts, scoped_stats
 from tests.api.reports import KOTA_PUSAT, MENTENG, PEGANGSAAN, make_report, put_reports
 
 IN_MENTENG = {"lat": -6.1963, "lon": 106.8305}

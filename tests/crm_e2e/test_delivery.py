@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from gateway.dispatcher import Dispatcher, build_request
+from gateway.crm.dispatcher import Dispatcher, build_request
 from normalizers.report import Attachment, Report
 from tests.conftest import wait_for
 from tests.crm_e2e.helpers import T0, crm_section, jaki_body, jaki_headers
@@ -287,7 +287,7 @@ async def test_hold_keeps_ready_reports_and_open311_then_sends_them_in_order_of_
 
 
 async def test_status_back_moves_reports_to_in_progress_and_done(make_kanal, crm):
-    from gateway.crm_status import poll_statuses
+    from gateway.crm.status import poll_statuses
 
     k = await make_kanal(extra=crm_section(crm.endpoint))
     first, second = await intake(k, 2)

@@ -13,7 +13,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from gateway.migrate import head_revision
+from gateway.store.migrate import head_revision
 from tests.conftest import free_port, need_peer, wait_for, write_config
 from tests.crm_e2e.helpers import crm_section, jaki_body, jaki_headers
 from tests.fakes.open311 import FakeOpen311

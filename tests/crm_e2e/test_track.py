@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from gateway.dispatcher import Dispatcher
+from gateway.crm.dispatcher import Dispatcher
 from tests.crm_e2e.helpers import crm_section, jaki_body, jaki_headers
 from tests.fakes.open311 import FakeOpen311
 
@@ -47,7 +47,7 @@ async def test_track_shows_status_and_dates_in_indonesian_without_personal_data(
 
         rid = crm.record_for(await k.store.report_id_by_ticket(ticket) or "").service_request_id
         crm.close_request(rid, "Sudah diperbaiki oleh Budi 0812999")
-        from gateway.crm_status import poll_statuses
+        from gateway.crm.status import poll_statuses
 
         await poll_statuses(k.runtime)
         page = await (await k.client.get(f"/track/{ticket}")).text()
@@ -108,7 +108,7 @@ async def test_kanal_crm_retry_dead_revives_failed_reports_and_sends_them(make_k
 def test_internal_events_never_show_on_the_citizens_page():
     from datetime import UTC, datetime
 
-    from gateway.track import render_report
+    from gateway.web.track import render_report
     from normalizers.report import Report
 
     at = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

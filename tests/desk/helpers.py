@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import FormData
 
-from gateway.people import create_user
+from gateway.web.people import create_user
 
 PASSWORD = "kata-sandi-rahasia-1"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.people import create_user
+from gateway.web.people import create_user
 from tests.conftest import ROOT, need_binary
 from tests.desk.helpers import PASSWORD, jpeg_bytes
 

@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import func, select
 
-from gateway.schema import raw_messages
+from gateway.store.schema import raw_messages
 from tests.desk.helpers import jpeg_bytes, sign_in, walk_in
 
 

@@ -79,7 +79,7 @@ async def send(port: int, raw: bytes, **kwargs: Any) -> SmtpResult:
 @pytest.fixture
 async def mail_kanal(make_kanal: Any) -> AsyncIterator[Any]:
     """`await mail_kanal(...)` → the in-process kanal of `make_kanal`, plus `.smtp_port`."""
-    from gateway.smtp import start_smtp
+    from gateway.intake.smtp import start_smtp
 
     servers: list[asyncio.Server] = []
     made: list[Any] = []
@@ -95,7 +95,7 @@ async def mail_kanal(make_kanal: Any) -> AsyncIterator[Any]:
         return k
 
     yield make
-    from gateway.imap import close_session
+    from gateway.intake.imap import close_session
 
     for k in made:
         await close_session(k.runtime)
@@ -141,7 +141,7 @@ async def raw_rows(store: Any) -> list[dict[str, Any]]:
     """Every stored raw e-mail message, oldest first."""
     from sqlalchemy import select
 
-    from gateway.schema import raw_messages
+    from gateway.store.schema import raw_messages
 
     async with store.read() as conn:
         rows = await conn.execute(

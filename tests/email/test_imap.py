@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from gateway.imap import close_session, poll_imap, state_key
-from gateway.scheduler import POLLERS, PollerRunner
+from gateway.base.polling import PollerRunner
+from gateway.intake.imap import IMAP_POLLER, close_session, poll_imap, state_key
 from tests.conftest import free_port, wait_for
 from tests.email.conftest import all_reports, imap_toml, message, raw_rows
 
@@ -181,7 +181,7 @@ imap_username = "alice"
 imap_password = "secret"
 """,
     )
-    runner = PollerRunner(k.runtime, POLLERS["imap"])
+    runner = PollerRunner(k.runtime, IMAP_POLLER)
     await runner.tick()
     assert runner.backoff_until is not None
     r = await k.client.get("/readyz")

@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from gateway.mbox import Progress, import_mbox
+from gateway.intake.mbox import Progress, import_mbox
 from tests.conftest import ROOT, write_config
 from tests.email.conftest import all_reports, email_toml, message, raw_rows
 

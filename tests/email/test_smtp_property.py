@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from gateway.schema import raw_messages
+from gateway.store.schema import raw_messages
 from tests.email.conftest import smtp_transaction
 
 # Lines of arbitrary bytes (no CR/LF inside, within SMTP's 1000-byte line limit).

@@ -10,8 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from gateway.feeds import FeedError, find_place, parse_feed, poll_feeds
-from gateway.schema import raw_messages
+from gateway.intake.feeds import FeedCounts, FeedError, find_place, parse_feed, poll_feeds
+from gateway.store.schema import raw_messages
 from normalizers.geo import default_index
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "media"
@@ -112,7 +112,9 @@ async def test_matching_items_become_media_reports_once_and_304_stores_nothing(m
         await poll_feeds(k.runtime)  # both answer 304 Not Modified
         assert rss.requests[-1]["If-None-Match"] == '"v1"'
         assert rss.requests[-1]["If-Modified-Since"] == "Fri, 27 Nov 2026 02:00:00 GMT"
-        assert k.runtime.extras["feed_not_modified"][str(server.make_url("/rss"))] == 1
+        assert (
+            k.runtime.part(FeedCounts, FeedCounts).not_modified[str(server.make_url("/rss"))] == 1
+        )
         rss.etag = '"v2"'  # the feed changed, the old items are still in it
         await poll_feeds(k.runtime)
         assert len(await stored_media(k)) == 3

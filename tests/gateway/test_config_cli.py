@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.config import ConfigError, load_config
+from gateway.base.config import ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
-from gateway.schema import raw_messages, reports
 from gateway.store import Store
+from gateway.store.schema import raw_messages, reports
 from tests.conftest import SECRETS, wait_for, write_config
 from tests.connectors.signing import kanal_sign
 

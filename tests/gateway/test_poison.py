@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import update
 
-from gateway.schema import raw_messages
+from gateway.store.schema import raw_messages
 from tests.conftest import SECRETS
 from tests.connectors.signing import kanal_sign
 from tests.gateway.test_webhooks_http import api, generic_body, post_generic
@@ -108,7 +108,7 @@ async def test_a_report_the_store_refuses_fails_alone_and_shows_in_the_inbox(
 ):
     """A normalizer bug that produces text the store cannot keep (simulated): the report of
     that message fails, visibly and counted; every other message of its batch is a report."""
-    import gateway.pipeline as pipeline_module
+    import gateway.pipeline.worker as pipeline_module
 
     real_build = pipeline_module.build_report
 
@@ -223,7 +223,7 @@ async def test_one_row_the_store_refuses_fails_only_its_own_request(
     """40 valid messages and one whose row the store refuses (a time past year 9999 in UTC,
     slipped past the checks), sharing group commits: the valid senders get 200, only the bad
     one gets an error (a 400, its payload kept)."""
-    import gateway.webhooks as webhooks
+    import gateway.intake.webhooks as webhooks
 
     real_row = webhooks.to_new_raw
 

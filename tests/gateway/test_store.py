@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.ids import new_id
 from gateway.store import ClaimLost, NewRaw, Store, scope_condition, scope_contains
+from gateway.store.ids import new_id
 from normalizers.report import Report
 
 
@@ -62,7 +62,7 @@ async def test_a_colliding_ticket_is_drawn_again_and_a_batch_mixing_new_and_seen
             *("KNL-BBBB-BBB0", "KNL-BBBB-BBB1", "KNL-BBBB-BBB2"),
         ]
     )
-    monkeypatch.setattr("gateway.store.new_ticket", lambda: next(draws))
+    monkeypatch.setattr("gateway.store.inbox.new_ticket", lambda: next(draws))
     stored = await store.insert_raw_batch([raw("t2"), raw("t1"), raw("t2")])
     assert [s.created for s in stored] == [True, False, False]
     assert stored[0].ticket == "KNL-BBBB-BBB0"  # the second attempt's ticket
@@ -233,7 +233,7 @@ async def test_listing_is_scoped_ordered_and_paged_by_cursor(store):
 def _scope_engine():  # type: ignore[no-untyped-def]
     from sqlalchemy import create_engine
 
-    from gateway.schema import metadata, reports
+    from gateway.store.schema import metadata, reports
 
     engine = create_engine("sqlite://")
     metadata.create_all(engine, tables=[reports])
@@ -269,7 +269,7 @@ def _scope_engine():  # type: ignore[no-untyped-def]
 def test_the_sql_scope_rule_and_the_in_memory_one_agree(scope, owner):
     from sqlalchemy import delete, insert, select
 
-    from gateway.schema import reports
+    from gateway.store.schema import reports
 
     engine = _scope_engine()
     with engine.begin() as conn:

@@ -426,7 +426,7 @@ async def test_the_kannel_secret_in_the_url_is_never_stored(make_kanal):
 async def only_raw_id(k):  # type: ignore[no-untyped-def]
     from sqlalchemy import select
 
-    from gateway.schema import raw_messages
+    from gateway.store.schema import raw_messages
 
     async with k.store.read() as conn:
         return (await conn.execute(select(raw_messages.c.id))).scalar_one()

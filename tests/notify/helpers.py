@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import RawMessage, Sender
-from gateway.ids import new_id
-from gateway.notify import Notifier
+from gateway.notify.worker import Notifier
 from gateway.store import NewRaw
+from gateway.store.ids import new_id
 from normalizers.report import Report
 
 TWILIO_SID = "AC" + "0" * 31 + "1"

@@ -14,7 +14,7 @@ import tweepy
 from aiosmtpd.controller import Controller
 
 from connectors.base import RawMessage, Sender
-from gateway.ids import new_id
+from gateway.store.ids import new_id
 from tests.conftest import free_port
 from tests.fakes.meta_api import FakeMetaGraph
 from tests.fakes.telegram_api import FakeTelegramApi
@@ -82,7 +82,7 @@ async def test_messenger_acks_inside_the_24_hour_window_and_skips_outside(
     k = await make_kanal()
     async with FakeMetaGraph(PAGE_TOKEN) as graph:
         meta = k.runtime.settings.channels.meta
-        from gateway.config import MetaAccount
+        from gateway.base.config import MetaAccount
 
         meta.accounts = {PAGE_ID: MetaAccount(channel="facebook", page_token=PAGE_TOKEN)}
         meta.graph_url = graph.base_url

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from gateway.notify import Notifier
+from gateway.notify.worker import Notifier
 from normalizers.report import FollowUp, HistoryEntry, Report
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.notify.helpers import TWILIO_SID, TWILIO_TOKEN, arrive, notification, sms

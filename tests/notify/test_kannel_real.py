@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from gateway.notify import Notifier
+from gateway.notify.worker import Notifier
 from tests.conftest import SECRETS, wait_for
 from tests.fakes.kannel import kannel_peer  # noqa: F401  (the fixture)
 from tests.notify.helpers import notification

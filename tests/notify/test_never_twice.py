@@ -15,9 +15,9 @@ from urllib.parse import urlencode
 import aiohttp
 from sqlalchemy import select
 
-from gateway.notify import INTERRUPTED
-from gateway.schema import outbound
+from gateway.notify.worker import INTERRUPTED
 from gateway.store import Store
+from gateway.store.schema import outbound
 from tests.conftest import wait_for, write_config
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.notify.helpers import CITIZEN, OUR_NUMBER, TWILIO_SID, TWILIO_TOKEN

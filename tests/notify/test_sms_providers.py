@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.schema import outbound
+from gateway.store.schema import outbound
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.fakes.vonage_api import FakeVonageApi
 from tests.notify.helpers import (

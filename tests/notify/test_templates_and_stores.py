@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gateway.notify import Templates
-from gateway.notify_senders import is_gsm7
+from gateway.notify.senders import is_gsm7
+from gateway.notify.worker import Templates
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.notify.helpers import TWILIO_SID, TWILIO_TOKEN, arrive, notification, notifier, sms
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from gateway import cli
-from gateway.people import (
+from gateway.store import Store
+from gateway.web.people import (
     authenticate,
     create_user,
     disable_user,
@@ -18,7 +19,6 @@ from gateway.people import (
     start_session,
     verify_password,
 )
-from gateway.store import Store
 from tests.conftest import write_config
 from tests.desk.helpers import PASSWORD, hidden, sign_in
 

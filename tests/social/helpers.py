@@ -14,8 +14,8 @@ from typing import Any
 from PIL import Image
 from sqlalchemy import select
 
-from gateway.media_fetch import MediaWorker
-from gateway.schema import media_jobs, raw_messages, reports
+from gateway.pipeline.media import MediaWorker
+from gateway.store.schema import media_jobs, raw_messages, reports
 from normalizers.report import Report
 from tests.connectors.signing_social import meta_signature, telegram_headers, twitter_signature
 

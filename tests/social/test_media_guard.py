@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from gateway.media_fetch import (
+from gateway.pipeline.media import (
     MediaFetcher,
     MediaFetchError,
     MediaRefused,

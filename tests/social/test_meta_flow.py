@@ -111,7 +111,7 @@ async def test_without_the_test_flag_loopback_media_is_refused(make_kanal):
         url = graph.add_cdn_file("a.jpg", jpeg(), "image/jpeg")
         await post_meta(k, meta_body(meta_event(mid="m_lo", text="Pohon tumbang", images=[url])))
         await k.drain()
-        from gateway.media_fetch import MediaWorker
+        from gateway.pipeline.media import MediaWorker
 
         async with MediaWorker(k.runtime) as worker:
             await worker.drain()

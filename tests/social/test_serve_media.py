@@ -36,7 +36,7 @@ async def test_serve_fetches_a_meta_photo_in_the_background(tmp_path, serve_proc
                 async with store.read() as conn:
                     from sqlalchemy import select
 
-                    from gateway.schema import reports
+                    from gateway.store.schema import reports
 
                     ids = [r[0] for r in await conn.execute(select(reports.c.id))]
                 if not ids:

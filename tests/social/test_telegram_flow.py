@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from gateway.schema import raw_messages
-from gateway.telegram_poller import OFFSET_KEY, poll_telegram
+from gateway.intake.telegram import OFFSET_KEY, poll_telegram
+from gateway.store.schema import raw_messages
 from tests.fakes.telegram_api import FakeTelegramApi
 from tests.social.helpers import (
     MONAS,

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from gateway.twitter_poller import STATE_KEY, poll_twitter, poller_for
+from gateway.intake.twitter import STATE_KEY, poll_twitter, poller_for
 from tests.connectors.signing_social import social_fixture
 from tests.fakes.twitter_api import FakeTwitterApi
 from tests.social.helpers import (

@@ -9,8 +9,8 @@ import hashlib
 import hmac
 from urllib.parse import quote, unquote
 
-from gateway.config import TwitterConfig
-from gateway.media_fetch import twitter_signer
+from gateway.base.config import TwitterConfig
+from gateway.pipeline.media import twitter_signer
 
 URL = "https://ton.twitter.com/1.1/ton/data/dm/1777/1778/AbCd.jpg?size=large"
 
@@ -61,9 +61,9 @@ def test_without_the_accounts_secrets_nothing_is_signed():
 
 
 async def test_only_ton_twitter_com_and_api_twilio_com_get_credentials(tmp_path):
-    from gateway.config import load_config
-    from gateway.media_fetch import MediaWorker
-    from gateway.runtime import build_runtime
+    from gateway.base.config import load_config
+    from gateway.base.runtime import build_runtime
+    from gateway.pipeline.media import MediaWorker
 
     config = tmp_path / "k.toml"
     config.write_text(

@@ -1,0 +1,55 @@
+"""What every command shares: usage errors (exit 2), the `--config` option, a store for
+the length of one command, and the check of a scope given on the command line."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from gateway.base.config import LoadedConfig
+
+
+class UsageError(Exception):
+    """Bad arguments that argparse could not catch (exit 2)."""
+
+
+def config_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--config", metavar="FILE", help="TOML file (default $KANAL_CONFIG, ./kanal.toml)"
+    )
+    return parser
+
+
+def validate_scope(scope: str, loaded: LoadedConfig) -> None:
+    from gateway.base.config import check_owner
+
+    try:
+        check_owner(scope)
+    except ValueError as exc:
+        raise UsageError(f"--scope: {exc}") from None
+    if scope.startswith("office:") and scope[7:] not in loaded.settings.office_names():
+        raise UsageError(f"--scope: unknown office {scope[7:]!r}")
+    kind, _, code = scope.partition(":")
+    if kind in ("kota", "kecamatan", "kelurahan"):
+        from normalizers.geo import default_index
+
+        index = default_index()
+        known = {
+            "kota": index.kota,
+            "kecamatan": index.kecamatan,
+            "kelurahan": index.by_kelurahan_code,
+        }[kind](code)
+        if known is None:
+            raise UsageError(f"--scope: no {kind} with code {code}")
+
+
+async def with_store(loaded: LoadedConfig, work: Callable[[Any], Awaitable[int]]) -> int:
+    from gateway.store import Store
+
+    store = Store(loaded.settings.database.url, pool_size=2)
+    try:
+        await store.migrate()
+        return await work(store)
+    finally:
+        await store.close()

@@ -1,0 +1,132 @@
+"""Telegram `getUpdates` polling, when `channels.telegram.mode = "polling"` (PROTOCOLS §4).
+
+Each scheduler run long-polls for about `channels.telegram.poll_interval_s` (one or more
+getUpdates calls whose timeout never passes that budget), so updates are taken as they
+come while the run stays within the interval of its lease. Every update is stored through
+the inbox writer (intake "poll", payload = the update's JSON) before the offset, kept in
+kv_state, moves past it: a crash re-reads at most the last batch, which dedupes on
+`(chat id, message id)`. Flood control (`RetryAfter`) pauses polling until it ends.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from connectors.base import MalformedPayload, WireRequest
+from connectors.telegram import ALLOWED_UPDATES, CHANNEL, CONNECTOR, messages_from_update
+from gateway.base.config import read_secret
+from gateway.base.polling import Poller
+from gateway.base.runtime import Runtime
+from gateway.intake.webhooks import malformed_raw, to_new_raw
+from gateway.store import NewRaw
+
+log = logging.getLogger("kanal.telegram")
+
+OFFSET_KEY = "telegram:poll_offset"
+PAUSE_KEY = "telegram:poll_paused_until"
+MAX_LONG_POLL_S = 50  # Telegram's own cap is about this; longer just costs a reconnect
+
+
+class TelegramPollError(Exception):
+    """getUpdates failed (bad token, webhook still set, network)."""
+
+
+def enabled(runtime: Runtime) -> bool:
+    section = runtime.settings.channels.telegram
+    return bool(section.enabled and section.mode == "polling")
+
+
+def interval_s(runtime: Runtime) -> float:
+    return float(runtime.settings.channels.telegram.poll_interval_s)
+
+
+def update_rows(updates: list[dict[str, Any]], source_url: str, now: datetime) -> list[NewRaw]:
+    """Raw rows for a batch of updates; one that cannot be read is kept, flagged failed."""
+    rows: list[NewRaw] = []
+    for update in updates:
+        # ASCII escapes: a lone surrogate in an update is kept as sent, and encodes.
+        body = json.dumps(update, separators=(",", ":")).encode()
+        wire = WireRequest("POST", source_url, "/getUpdates", (), {}, body)
+        try:
+            messages = messages_from_update(update, now)
+            rows += [to_new_raw(m, wire, "poll", payload=body) for m in messages]
+        except MalformedPayload as exc:
+            rows.append(malformed_raw(CONNECTOR, CHANNEL, wire, "poll", str(exc)))
+    return rows
+
+
+async def poll_telegram(runtime: Runtime, *, budget_s: float | None = None) -> int:
+    """One scheduler run: long-poll until the budget is spent. Returns messages stored."""
+    section = runtime.settings.channels.telegram
+    store = runtime.store
+    now = datetime.now(UTC)
+    paused = await store.get_state(PAUSE_KEY)
+    if isinstance(paused, int | float) and now.timestamp() < paused:
+        return 0
+    token = read_secret(section, "bot_token")
+    if not token:
+        raise TelegramPollError("channels.telegram.bot_token is not set")
+    from telegram import Bot
+    from telegram.error import RetryAfter, TelegramError
+
+    budget = budget_s if budget_s is not None else interval_s(runtime)
+    deadline = time.monotonic() + budget
+    # Where stored payloads say they came from; the token never goes into the store.
+    source_url = section.base_url.replace("{token}", "") + "…/getUpdates"
+    offset = await store.get_state(OFFSET_KEY)
+    stored = 0
+    bot = Bot(token, base_url=section.base_url, base_file_url=section.base_file_url)
+    try:
+        await bot.initialize()
+        while True:
+            timeout = int(min(deadline - time.monotonic(), MAX_LONG_POLL_S))
+            if timeout < 0:
+                break
+            try:
+                updates = await bot.get_updates(
+                    offset=offset if isinstance(offset, int) else None,
+                    timeout=timeout,
+                    allowed_updates=list(ALLOWED_UPDATES),
+                    read_timeout=timeout + 10,
+                )
+            except RetryAfter as exc:
+                retry = exc.retry_after
+                seconds = retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
+                await store.set_state(PAUSE_KEY, time.time() + seconds)
+                log.warning("telegram: flood control, polling paused for %.0fs", seconds)
+                break
+            if not updates:
+                if timeout == 0:
+                    break
+                continue
+            dicts = [u.to_dict() for u in updates]
+            rows = update_rows(dicts, source_url, datetime.now(UTC))
+            if rows:
+                for item in await store.writer().submit(rows):
+                    if item.created:
+                        stored += 1
+                        runtime.metrics.raw_messages_stored.labels(CONNECTOR, "poll").inc()
+            # Only after the batch is durably stored: confirms these updates to Telegram.
+            offset = max(u.update_id for u in updates) + 1
+            await store.set_state(OFFSET_KEY, offset)
+    except TelegramError as exc:
+        raise TelegramPollError(f"getUpdates: {type(exc).__name__}: {exc}") from None
+    finally:
+        try:
+            await bot.shutdown()
+        except TelegramError as exc:
+            log.debug("telegram bot shutdown: %s", type(exc).__name__)
+    if stored:
+        log.info("telegram: %d message(s) stored by polling", stored)
+    return stored
+
+
+async def _run(runtime: Runtime) -> None:
+    await poll_telegram(runtime)
+
+
+TELEGRAM_POLLER = Poller("telegram", enabled=enabled, interval_s=interval_s, run=_run)

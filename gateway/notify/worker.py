@@ -1,0 +1,900 @@
+"""Telling citizens: the acknowledgement with their ticket, and news when a report is done.
+
+Owns which reports get a message (eligibility, per-recipient rate limits), the messages'
+texts (templates under config/notify/), and the delivery state machine of the `outbound`
+table. The pipeline never waits for any of it: the notifier is a service of its own that
+finds its work in the store.
+
+Finding work: every `notify.poll_interval_s` (sooner when new messages arrive) the notifier
+looks at reports made in the last minutes that have no `outbound` row of kind "ack", and
+every `notify.scan_interval_s` at the whole look-back window (`notify.lookback_days`) and at
+`done` reports without an outbound row of kind "done". Every report it looks at gets a row:
+`queued` when a message will go out, `skipped` with the reason when not (machine mail,
+short codes, sender names, rejected noise, imports, desks, rate limits…), or `sent` through
+"webhook_response" for JAKI and LAPOR! (their ticket is in the webhook's answer).
+
+Never twice: the row is RECORDED (unique on report and kind) before anything is sent. The
+row is also what the report shows (`report.notifications` is read from this table by the
+store), so delivery never rewrites a report nor bumps its version under an admin. A
+replica then claims due rows (`queued` → `sending`, with `claimed_by`/`claimed_until`;
+PostgreSQL `FOR UPDATE SKIP LOCKED`, SQLite's single writer), sends, and records `sent`
+with the provider's message id, or on a provider error (5xx, 429, connection refused)
+`queued` again with backoff (crm_client.RetryPolicy), `failed` after `notify.max_attempts`
+or on a refusal (4xx).
+
+At most once, by choice: none of the providers (Twilio, Vonage, Kannel, Telegram, Meta, X,
+SMTP) offers an idempotency key for sending, so a send interrupted after the request may
+have left (kill -9, a lapsed claim, a read timeout) is marked `failed` with "interrupted;
+not resent to avoid a duplicate" instead of being sent again. A citizen may thus miss an
+acknowledgement (rare; visible on the report and in /metrics) but never gets two.
+`notify.resend_when_unsure = true` turns this into at-least-once. The window in which a
+crash loses a message that was never sent is the few milliseconds between committing the
+claim and writing the request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import random
+import re
+import time
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import Counter, Gauge
+from sqlalchemy import and_, func, literal, or_, select, text, update
+from sqlalchemy.engine import Connection
+
+from crm_client import RetryPolicy
+from gateway.base.config import Settings
+from gateway.base.runtime import ComponentState, Runtime
+from gateway.notify.senders import (
+    OutboundMessage,
+    PermanentSendError,
+    RetryableSendError,
+    Sender,
+    SendError,
+    UncertainSendError,
+    build_senders,
+)
+from gateway.store import Store, StoreUnavailable
+from gateway.store.ids import new_id
+from gateway.store.schema import outbound, raw_messages, report_history, reports
+from normalizers.report import HistoryEntry, Report
+
+log = logging.getLogger("kanal.notify")
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_TEMPLATES = ROOT / "config" / "notify"
+KINDS = ("ack", "done")
+INTERRUPTED = "interrupted; not resent to avoid a duplicate"
+RECENT_WINDOW = timedelta(minutes=15)  # the frequent scan: reports made this recently
+NOISE_THRESHOLD = 0.8
+DESK_CHANNELS = frozenset({"balai_kota", "inspektorat", "walikota", "kecamatan", "kelurahan"})
+CHAT_CHANNELS = frozenset({"telegram", "facebook", "instagram", "twitter"})
+WEBHOOK_ANSWERED = frozenset({"jaki", "lapor"})  # the ticket is in the webhook's response
+MACHINE_LOCALPARTS = re.compile(
+    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|listserv|majordomo)\b",
+    re.IGNORECASE,
+)
+COUNTED_STATES = ("queued", "sending", "sent")  # what rate limits count
+BATCH = 20  # reports per recording transaction: SQLite has one writer, webhooks wait
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class Templates:
+    """config/notify/{language}.toml: `[ack]`/`[done]` × sms, email_subject, email, chat."""
+
+    def __init__(self, texts: Mapping[str, Mapping[str, str]]):
+        self.texts = texts
+
+    @classmethod
+    def load(cls, directory: str | Path, language: str) -> Templates:
+        path = Path(directory or DEFAULT_TEMPLATES) / f"{language}.toml"
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        missing = [
+            f"{kind}.{key}"
+            for kind in KINDS
+            for key in ("sms", "email_subject", "email", "chat")
+            if not isinstance((data.get(kind) or {}).get(key), str)
+        ]
+        if missing:
+            raise ValueError(f"{path}: missing texts {', '.join(missing)}")
+        return cls(data)
+
+    def render(self, kind: str, family: str, **values: str) -> str:
+        return self.texts[kind][family].strip().format_map(_Blank(values))
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def family_of(channel: str) -> str:
+    if channel == "sms":
+        return "sms"
+    if channel == "email":
+        return "email"
+    return "chat"
+
+
+def track_url(settings: Settings, ticket: str) -> str:
+    return f"{settings.server.public_url}/track/{ticket}"
+
+
+# --------------------------------------------------------------------------- eligibility
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do about one report and kind: send (queued), skip, or nothing to send."""
+
+    state: str  # queued | skipped | sent
+    channel: str  # the report's channel, or "webhook_response"
+    connector: str
+    recipient: str = ""  # "<family>:<address>": the key rate limits count by
+    to: str = ""
+    reason: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _skip(report: Report, reason: str, recipient: str = "") -> Plan:
+    return Plan("skipped", report.channel, report.connector, recipient, reason=reason)
+
+
+def last_citizen_message_at(report: Report) -> datetime:
+    """When the citizen last wrote on this report's channel (Meta's 24-hour window)."""
+    times = [report.received_at] + [f.at for f in report.follow_ups if f.channel == report.channel]
+    return max(times)
+
+
+def plan_message(
+    report: Report, raw: Mapping[str, Any], kind: str, settings: Settings, now: datetime
+) -> Plan:
+    """Pure: whether and how the citizen behind `report` hears about it. `raw` is the stored
+    RawMessage JSON of the report's first message (channel fields live in its `extra`)."""
+    notify = settings.notify
+    extra = raw.get("extra") or {}
+    rejection = report.rejection or {}
+    if kind == "ack" and not notify.ack_enabled:
+        return _skip(report, "ack_disabled")
+    if rejection.get("reason") == "automated" or raw.get("automated"):
+        return _skip(report, "automated")
+    if report.status == "rejected":
+        return _skip(report, f"rejected:{rejection.get('reason') or 'unknown'}")
+    if report.noise_score >= NOISE_THRESHOLD:
+        return _skip(report, "noise")
+    if report.intake == "import":
+        return _skip(report, "imported")
+    if kind == "done" and report.channel not in notify.done_channels:
+        return _skip(report, "done_off_for_channel")
+    if report.channel in WEBHOOK_ANSWERED:
+        if kind == "ack" and report.intake == "webhook":
+            return Plan(
+                "sent", "webhook_response", report.connector, reason="ticket in the response"
+            )
+        return _skip(report, "no_reply_channel")
+    if report.channel in DESK_CHANNELS:
+        return _skip(report, "desk_receipt")
+    if report.channel == "sms":
+        return _plan_sms(report, extra)
+    if report.channel == "email":
+        return _plan_email(report, raw, extra, settings, kind)
+    if report.channel == "telegram":
+        chat_id = extra.get("chat_id")
+        if chat_id is None:
+            return _skip(report, "no_recipient")
+        if extra.get("chat_type") not in (None, "private"):
+            return _skip(report, "not_a_private_chat")
+        return Plan("queued", report.channel, report.connector, f"telegram:{chat_id}", str(chat_id))
+    if report.channel in ("facebook", "instagram"):
+        if raw.get("kind") in ("comment", "mention"):
+            return _skip(report, "public_comment")
+        psid = report.reporter.channel_user_id
+        page = extra.get("recipient_id") or extra.get("entry_id")
+        if not psid or not page:
+            return _skip(report, "no_recipient")
+        last = last_citizen_message_at(report)
+        if now - last > timedelta(hours=notify.meta_window_h):
+            return _skip(report, "outside_24h_window", f"{report.channel}:{psid}")
+        return Plan(
+            "queued",
+            report.channel,
+            report.connector,
+            f"{report.channel}:{psid}",
+            psid,
+            meta={"page_id": str(page), "last_message_at": last.isoformat()},
+        )
+    if report.channel == "twitter":
+        if raw.get("kind") == "mention" or not str(raw.get("external_id", "")).startswith("dm:"):
+            return _skip(report, "public_mention")
+        user = report.reporter.channel_user_id
+        if not user:
+            return _skip(report, "no_recipient")
+        return Plan("queued", report.channel, report.connector, f"twitter:{user}", user)
+    return _skip(report, "no_reply_channel")
+
+
+def _plan_sms(report: Report, extra: Mapping[str, Any]) -> Plan:
+    phone = report.reporter.phone
+    if not phone:
+        sender = (report.reporter.channel_user_id or report.reporter.phone_raw or "").strip()
+        compact = sender.lstrip("+").replace(" ", "")
+        if any(ch.isalpha() for ch in compact):
+            return _skip(report, "alphanumeric_sender")
+        if compact.isdigit() and len(compact) <= 6:
+            return _skip(report, "short_code")
+        return _skip(report, "no_recipient")
+    inbound_to = extra.get("To") or extra.get("to") or ""
+    return Plan(
+        "queued", "sms", report.connector, f"sms:{phone}", phone, meta={"from": str(inbound_to)}
+    )
+
+
+def _plan_email(
+    report: Report,
+    raw: Mapping[str, Any],
+    extra: Mapping[str, Any],
+    settings: Settings,
+    kind: str,
+) -> Plan:
+    address = (report.reporter.email or "").strip().lower()
+    if not address or "@" not in address:
+        return _skip(report, "no_recipient")
+    email = settings.channels.email
+    ours = {r.lower() for r in email.recipients} | {email.from_address.lower()}
+    if address in ours:
+        return _skip(report, "own_address")  # a loop through our own mailbox
+    if MACHINE_LOCALPARTS.match(address.split("@", 1)[0]):
+        return _skip(report, "automated")
+    written_to = [a for a in extra.get("to") or [] if a in ours]
+    sender = (
+        email.from_address
+        or (written_to[0] if written_to else None)
+        or (email.recipients[0] if email.recipients else "")
+    )
+    message_id = str(raw.get("external_id") or "")
+    parent = f"<{message_id}>" if message_id and not message_id.startswith("sha256:") else ""
+    ancestors = [f"<{i}>" for i in raw.get("in_reply_to") or [] if i][-20:]
+    references = " ".join(dict.fromkeys([*reversed(ancestors[1:]), *ancestors[:1], parent]))
+    domain = sender.split("@", 1)[1] if "@" in sender else "kanal.invalid"
+    subject = (report.title or "").strip()
+    # A citizen's "Re: x" stays "Re: x", not "Re: Re: x".
+    subject = re.sub(r"^(re|aw|bls|balas)\s*:\s*", "", subject, flags=re.IGNORECASE) or "Laporan"
+    return Plan(
+        "queued",
+        "email",
+        report.connector,
+        f"email:{address}",
+        address,
+        meta={
+            "from": sender,
+            "subject_base": subject,
+            "in_reply_to": parent or None,
+            "references": references.strip() or None,
+            "domain": domain,
+        },
+    )
+
+
+def render_body(
+    plan: Plan, report: Report, kind: str, templates: Templates, settings: Settings
+) -> tuple[str, dict[str, Any]]:
+    family = family_of(report.channel)
+    values = {"ticket": report.ticket, "track_url": track_url(settings, report.ticket)}
+    meta = dict(plan.meta)
+    if family == "email":
+        values["subject"] = str(meta.pop("subject_base", "") or "Laporan")
+        meta["subject"] = templates.render(kind, "email_subject", **values)
+        meta["message_id"] = f"<{kind}.{report.id.lower()}@{meta.pop('domain', 'kanal.invalid')}>"
+    return templates.render(kind, family, **values), meta
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+class NotifyMetrics:
+    def __init__(self, runtime: Runtime):
+        r = runtime.metrics.registry
+        self.outcomes = Counter(
+            "kanal_notify_messages_total",
+            "Messages to citizens by channel, kind and outcome (sent, failed, skipped, retry).",
+            ["channel", "kind", "outcome"],
+            registry=r,
+        )
+        self.skipped = Counter(
+            "kanal_notify_skipped_total", "Messages not sent, by reason.", ["reason"], registry=r
+        )
+        self.queue = Gauge(
+            "kanal_notify_outbound", "Outbound messages by state.", ["state"], registry=r
+        )
+        self.follow_ups_after_done = Counter(
+            "kanal_follow_ups_after_done_total",
+            "Citizen follow-ups on reports already done, flagged for the owner.",
+            registry=r,
+        )
+
+    @staticmethod
+    def of(runtime: Runtime) -> NotifyMetrics:
+        return runtime.part(NotifyMetrics, lambda: NotifyMetrics(runtime))
+
+
+# --------------------------------------------------------------------------- the report side
+
+
+def ulid_floor(when: datetime) -> str:
+    """The smallest ULID made at `when` (report ids sort by creation time)."""
+    from ulid import ULID
+
+    return str(ULID.from_timestamp(when.timestamp()))[:10] + "0" * 16
+
+
+def _insert(store: Store) -> Any:
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (pg_insert if store.dialect == "postgresql" else sqlite_insert)(outbound)
+
+
+def _advisory_key(recipient: str) -> int:
+    return int.from_bytes(hashlib.sha256(recipient.encode()).digest()[:8], "big", signed=True)
+
+
+# --------------------------------------------------------------------------- the notifier
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    row: Mapping[str, Any]
+
+    def message(self) -> OutboundMessage:
+        r = self.row
+        return OutboundMessage(
+            id=r["id"],
+            report_id=r["report_id"],
+            kind=r["kind"],
+            channel=r["channel"],
+            connector=r["connector"],
+            to=r["recipient"].split(":", 1)[1],
+            body=r["body"],
+            meta=json.loads(r["meta"]) if r["meta"] else {},
+        )
+
+
+class Notifier:
+    """One per process: `run()` until cancelled; `run_once()`/`drain()` for tests and CLI."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        senders: Mapping[str, Sender] | None = None,
+        *,
+        rng: random.Random | None = None,
+    ):
+        settings = runtime.settings
+        self.runtime = runtime
+        self.settings: Settings = settings
+        self.store = runtime.store
+        # One statement, parameters per row: compiled once (see Store.insert_report).
+        self._record_stmt = (
+            _insert(self.store)
+            .on_conflict_do_nothing(index_elements=["report_id", "kind"])
+            .returning(outbound.c.id)
+        )
+        self.worker_id = runtime.worker_id
+        self.notify = settings.notify
+        self.templates = Templates.load(self.notify.templates_dir, self.notify.language)
+        self.senders: dict[str, Sender] = dict(senders or build_senders(settings))
+        self.policy = RetryPolicy(
+            base_s=self.notify.retry_base_s,
+            max_delay_s=max(self.notify.retry_max_delay_s, self.notify.retry_base_s),
+            max_attempts=self.notify.max_attempts,
+        )
+        self.rng = rng or random.Random()
+        self.metrics = NotifyMetrics.of(runtime)
+        self.state = runtime.components.setdefault("notify", ComponentState())
+        self.semaphore = asyncio.Semaphore(self.notify.concurrency)
+        self._wake = asyncio.Event()
+        self._last_full_scan = 0.0
+        self.store.on_new_work.append(self._wake.set)
+
+    def sender_for(self, connector: str) -> Sender | None:
+        return self.senders.get("meta" if connector == "meta" else connector)
+
+    async def close(self) -> None:
+        for sender in self.senders.values():
+            await sender.close()
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        backoff = 1.0
+        try:
+            while True:
+                try:
+                    await self.store.yield_to_intake()
+                    await self.run_once()
+                    backoff = 1.0
+                    if self.state.state != "ok":
+                        self.state.state, self.state.detail = "ok", None
+                except StoreUnavailable as exc:
+                    self.state.state, self.state.detail = "failing", f"store: {exc}"[:200]
+                    log.warning("notify: store unavailable; retrying in %.0fs", backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                    continue
+                except Exception:
+                    log.exception("notify: unexpected error; continuing")
+                    await asyncio.sleep(1.0)
+                    continue
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.notify.poll_interval_s)
+                    # New messages were stored: give the pipeline a moment to make reports.
+                    await asyncio.sleep(min(0.3, self.notify.poll_interval_s))
+                except TimeoutError:
+                    pass
+        finally:
+            await self.close()
+
+    async def run_once(self) -> int:
+        """One round: expire lapsed claims, record new work, send what is due. Returns the
+        number of messages sent or tried."""
+        full = time.monotonic() - self._last_full_scan >= self.notify.scan_interval_s
+        await self.expire_lapsed()
+        await self.discover(full=full)
+        if full:
+            self._last_full_scan = time.monotonic()
+            await self.refresh_gauges()
+        return await self.deliver_due()
+
+    async def drain(self, rounds: int = 20) -> int:
+        """Record and send everything due now (tests, `kanal notify`)."""
+        self._last_full_scan = 0.0
+        total = 0
+        for _ in range(rounds):
+            self._last_full_scan = 0.0
+            n = await self.run_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    # --- finding work -----------------------------------------------------------------------
+
+    async def discover(self, *, full: bool) -> int:
+        now = self.store.clock()
+        recorded = 0
+        if self.notify.ack_enabled:
+            since = now - (timedelta(days=self.notify.lookback_days) if full else RECENT_WINDOW)
+            recorded += await self._discover_kind("ack", self._ack_candidates(since, now, full))
+        if full:
+            recorded += await self._discover_kind("done", self._done_candidates(now))
+            await self.flag_follow_ups_after_done(now)
+        return recorded
+
+    def _without(self, kind: str) -> Any:
+        return (
+            ~select(outbound.c.id)
+            .where(outbound.c.report_id == reports.c.id, outbound.c.kind == kind)
+            .exists()
+        )
+
+    def _ack_candidates(self, since: datetime, now: datetime, full: bool) -> Any:
+        cond = reports.c.received_at >= since if full else reports.c.id >= ulid_floor(since)
+        # `received_at` bounds the full scan; a backfilled report stays unacknowledged.
+        return and_(
+            cond,
+            reports.c.received_at >= now - timedelta(days=self.notify.lookback_days),
+            self._without("ack"),
+        )
+
+    def _done_candidates(self, now: datetime) -> Any:
+        return and_(
+            reports.c.status == "done",
+            reports.c.received_at >= now - timedelta(days=self.notify.done_lookback_days),
+            self._without("done"),
+        )
+
+    async def _discover_kind(self, kind: str, condition: Any) -> int:
+        recorded = 0
+        last_id = ""
+        while True:
+            stmt = (
+                select(reports.c.id, reports.c.doc, raw_messages.c.message)
+                .select_from(
+                    reports.outerjoin(raw_messages, raw_messages.c.id == reports.c.raw_message_id)
+                )
+                .where(condition, reports.c.id > last_id)
+                .order_by(reports.c.id)
+                .limit(BATCH)
+            )
+            async with self.store.read() as conn:
+                rows = (await conn.execute(stmt)).all()
+            if not rows:
+                return recorded
+            last_id = rows[-1].id
+            planned = []
+            now = self.store.clock()
+            for row in rows:
+                report = Report.model_validate_json(row.doc)
+                raw = json.loads(row.message) if row.message else {}
+                planned.append((report, self._plan(report, raw, kind, now)))
+                await asyncio.sleep(0)  # CPU work: let webhooks be acknowledged meanwhile
+            recorded += await self.record(kind, planned)
+            await self.store.yield_to_intake(max_wait_s=0.2)
+
+    def _plan(self, report: Report, raw: Mapping[str, Any], kind: str, now: datetime) -> Plan:
+        plan = plan_message(report, raw, kind, self.settings, now)
+        if plan.state != "queued":
+            return plan
+        sender = self.sender_for(plan.connector)
+        if sender is None:
+            return _skip(report, "no_sender_for_connector", plan.recipient)
+        if not getattr(sender, "configured", True):
+            # e.g. no Twilio account sid, no SMTP relay: nothing can go out on this channel.
+            return _skip(report, f"not_configured:{plan.connector}", plan.recipient)
+        return plan
+
+    async def record(self, kind: str, planned: Sequence[tuple[Report, Plan]]) -> int:
+        """Insert the outbound rows (unique per report and kind), in one transaction; rate
+        limits are counted inside it. The reports show them when read. On SQLite the whole
+        transaction is one trip to the writer thread (webhooks wait for its lock)."""
+        now = self.store.clock()
+        made = await self.store.run_write(
+            functools.partial(self._record_sync, kind=kind, planned=planned, now=now)
+        )
+        for channel, state, reason in made:
+            if state == "skipped":
+                self.metrics.outcomes.labels(channel, kind, "skipped").inc()
+                self.metrics.skipped.labels(reason.split(":", 1)[0]).inc()
+            elif state == "sent":
+                self.metrics.outcomes.labels(channel, kind, "sent").inc()
+        return len(made)
+
+    def _record_sync(
+        self,
+        conn: Connection,
+        *,
+        kind: str,
+        planned: Sequence[tuple[Report, Plan]],
+        now: datetime,
+    ) -> list[tuple[str, str, str]]:
+        made: list[tuple[str, str, str]] = []  # (channel, state, reason)
+        for report, plan in planned:
+            state, reason = plan.state, plan.reason
+            if state == "queued" and self._over_limit(conn, plan.recipient, now):
+                state, reason = "skipped", "rate_limited"
+            body, meta = "", dict[str, Any]()
+            if state == "queued":
+                body, meta = render_body(plan, report, kind, self.templates, self.settings)
+            inserted = conn.execute(
+                self._record_stmt,
+                {
+                    "id": new_id(),
+                    "report_id": report.id,
+                    "kind": kind,
+                    "channel": plan.channel,
+                    "connector": plan.connector,
+                    "recipient": plan.recipient,
+                    "body": body,
+                    "state": state,
+                    "attempts": 0,
+                    "next_attempt_at": None,
+                    "last_error": reason if state != "queued" else None,
+                    "created_at": now,
+                    "sent_at": now if state == "sent" else None,
+                    "meta": json.dumps(meta, ensure_ascii=False) if meta else None,
+                },
+            )
+            if inserted.first() is None:
+                continue  # another replica recorded it first
+            made.append((plan.channel, state, reason or ""))
+        return made
+
+    def _over_limit(self, conn: Connection, recipient: str, now: datetime) -> bool:
+        if self.store.dialect == "postgresql":
+            # Two replicas recording for one citizen at once must not both see room left.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(recipient)})
+        row = conn.execute(
+            select(
+                func.count().filter(outbound.c.created_at >= now - timedelta(hours=1)),
+                func.count(),
+            ).where(
+                outbound.c.recipient == recipient,
+                outbound.c.created_at >= now - timedelta(days=1),
+                outbound.c.state.in_(COUNTED_STATES),
+            )
+        ).one()
+        return int(row[0] or 0) >= self.notify.per_hour or int(row[1] or 0) >= self.notify.per_day
+
+    # --- lapsed claims ----------------------------------------------------------------------
+
+    async def expire_lapsed(self) -> int:
+        """`sending` rows whose claim lapsed (the replica died mid-send): maybe sent. Marked
+        failed (at most once), or queued again with `notify.resend_when_unsure`."""
+        now = self.store.clock()
+        resend = self.notify.resend_when_unsure
+        async with self.store.read() as conn:
+            probe = (
+                await conn.execute(
+                    select(outbound.c.id)
+                    .where(outbound.c.state == "sending", outbound.c.claimed_until < now)
+                    .limit(1)
+                )
+            ).first()
+        if probe is None:
+            return 0
+        async with self.store.write() as conn:
+            rows = (
+                await conn.execute(
+                    update(outbound)
+                    .where(outbound.c.state == "sending", outbound.c.claimed_until < now)
+                    .values(
+                        state="queued" if resend else "failed",
+                        last_error=INTERRUPTED if not resend else "interrupted; sending again",
+                        claimed_by=None,
+                        claimed_until=None,
+                        next_attempt_at=None,
+                    )
+                    .returning(outbound.c.report_id, outbound.c.kind, outbound.c.channel)
+                )
+            ).all()
+        for _, kind, channel in rows:
+            if not resend:
+                self.metrics.outcomes.labels(channel, kind, "failed").inc()
+        if rows:
+            log.warning(
+                "notify: %d interrupted send(s) found (%s)",
+                len(rows),
+                "queued again" if resend else "not resent",
+            )
+        return len(rows)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def claim(self, limit: int) -> list[Claimed]:
+        now = self.store.clock()
+        pick = (
+            select(outbound.c.id)
+            .where(
+                outbound.c.state == "queued",
+                or_(outbound.c.next_attempt_at.is_(None), outbound.c.next_attempt_at <= now),
+            )
+            .order_by(outbound.c.created_at, outbound.c.id)
+            .limit(limit)
+        )
+        if self.store.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(outbound)
+            .where(outbound.c.id.in_(pick.scalar_subquery()))
+            .values(
+                state="sending",
+                claimed_by=self.worker_id,
+                claimed_until=now + timedelta(seconds=self.notify.claim_ttl_s),
+                attempts=outbound.c.attempts + 1,
+            )
+            .returning(*outbound.c)
+        )
+        async with self.store.write() as conn:
+            rows = (await conn.execute(stmt)).mappings().all()
+        return [Claimed(dict(r)) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+
+    async def deliver_due(self) -> int:
+        async with self.store.read() as conn:
+            due = (
+                await conn.execute(
+                    select(literal(1))
+                    .where(
+                        outbound.c.state == "queued",
+                        or_(
+                            outbound.c.next_attempt_at.is_(None),
+                            outbound.c.next_attempt_at <= self.store.clock(),
+                        ),
+                    )
+                    .limit(1)
+                )
+            ).first()
+        if due is None:
+            return 0
+        claims = await self.claim(2 * self.notify.concurrency)
+        if claims:
+            await asyncio.gather(*(self._deliver(c) for c in claims))
+        return len(claims)
+
+    async def _deliver(self, claimed: Claimed) -> None:
+        message = claimed.message()
+        row = claimed.row
+        sender = self.sender_for(message.connector)
+        try:
+            if sender is None:
+                raise PermanentSendError(f"no sender for connector {message.connector}")
+            if message.channel in ("facebook", "instagram"):
+                self._check_meta_window(message)
+            async with self.semaphore:
+                provider_id = await sender.send(message)
+        except _OutsideWindow as exc:
+            await self._settle(row, "skipped", error=str(exc))
+            return
+        except SendError as exc:
+            await self._failed_attempt(row, exc)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug in a sender: the message may or may not have left
+            log.exception("notify: outbound %s: sender crashed", message.id)
+            error = UncertainSendError(f"sender error: {type(exc).__name__}")
+            await self._failed_attempt(row, error)
+            return
+        await self._settle(row, "sent", provider_id=provider_id)
+
+    def _check_meta_window(self, message: OutboundMessage) -> None:
+        last = message.meta.get("last_message_at")
+        if not last:
+            return
+        age = self.store.clock() - datetime.fromisoformat(str(last))
+        if age > timedelta(hours=self.notify.meta_window_h):
+            raise _OutsideWindow("outside_24h_window")
+
+    async def _failed_attempt(self, row: Mapping[str, Any], exc: SendError) -> None:
+        attempts = int(row["attempts"])
+        uncertain = isinstance(exc, UncertainSendError)
+        if uncertain and not self.notify.resend_when_unsure:
+            error = f"{exc.message}; not resent to avoid a duplicate"
+            await self._settle(row, "failed", error=error)
+            return
+        if isinstance(exc, PermanentSendError) or self.policy.gives_up(attempts):
+            await self._settle(row, "failed", error=exc.message)
+            return
+        assert isinstance(exc, RetryableSendError | UncertainSendError)
+        delay = self.policy.next_delay(attempts, exc.retry_after_s, self.rng)
+        at = self.store.clock() + timedelta(seconds=delay)
+        await self._settle(row, "queued", error=exc.message, next_attempt_at=at)
+
+    async def _settle(
+        self,
+        row: Mapping[str, Any],
+        state: str,
+        *,
+        provider_id: str | None = None,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        now = self.store.clock()
+        mine = and_(outbound.c.claimed_by == self.worker_id, outbound.c.state == "sending")
+        if state == "sent":
+            # The truth wins even if our claim lapsed meanwhile (a slow provider).
+            mine = or_(mine, outbound.c.state.in_(("failed", "queued")))
+        values: dict[str, Any] = {
+            "state": state,
+            "claimed_by": None,
+            "claimed_until": None,
+            "last_error": error,
+            "next_attempt_at": next_attempt_at,
+        }
+        if state == "sent":
+            values.update(
+                sent_at=now, provider_message_id=(provider_id or "")[:255], last_error=None
+            )
+        async with self.store.write() as conn:
+            result = await conn.execute(
+                update(outbound).where(outbound.c.id == row["id"], mine).values(**values)
+            )
+            if result.rowcount != 1:
+                log.warning(
+                    "notify: outbound %s: claim lapsed before the outcome (%s) was recorded",
+                    row["id"],
+                    state,
+                )
+                return
+        outcome = "retry" if state == "queued" else state
+        self.metrics.outcomes.labels(row["channel"], row["kind"], outcome).inc()
+        if state == "failed":
+            log.warning(
+                "notify: outbound %s (report %s, %s) failed: %s",
+                row["id"],
+                row["report_id"],
+                row["channel"],
+                (error or "")[:120],
+            )
+
+    # --- follow-ups after done --------------------------------------------------------------
+
+    async def flag_follow_ups_after_done(self, now: datetime) -> int:
+        """A citizen who writes again on a `done` report is heard: the report keeps its
+        status, gets a history entry "follow_up_after_done" (the owner sees it in the
+        report's history) and is counted in /metrics. Idempotent: one entry per follow-up."""
+        since = now - timedelta(seconds=max(self.notify.scan_interval_s * 4, 300))
+        async with self.store.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(reports.c.id, reports.c.doc).where(
+                        reports.c.status == "done", reports.c.updated_at >= since
+                    )
+                )
+            ).all()
+            candidates = []
+            for row in rows:
+                report = Report.model_validate_json(row.doc)
+                if not report.follow_ups:
+                    continue
+                history = (
+                    await conn.execute(
+                        select(report_history.c.status, report_history.c.at, report_history.c.note)
+                        .where(report_history.c.report_id == report.id)
+                        .order_by(report_history.c.id)
+                    )
+                ).all()
+                done_at = max((h.at for h in history if h.status == "done"), default=None)
+                flagged = " ".join(
+                    h.note or "" for h in history if h.status == "follow_up_after_done"
+                )
+                late = [
+                    f
+                    for f in report.follow_ups
+                    if done_at is not None
+                    and f.at >= done_at
+                    and (f.raw_message_id or f.at.isoformat()) not in flagged
+                ]
+                if late:
+                    candidates.append((report.id, late))
+        flagged_count = 0
+        for report_id, late in candidates:
+
+            def change(report: Report, late: Iterable[Any] = late) -> Report:
+                # Back in the owner's queue (the report stays done) until an admin has seen it.
+                changed = report.model_copy(
+                    update={"history": [], "attention": "follow_up_after_done"}
+                )
+                for f in late:
+                    changed.history.append(
+                        HistoryEntry(
+                            at=now,
+                            status="follow_up_after_done",
+                            by="notify",
+                            note=f"citizen wrote again after done ({f.channel}, "
+                            f"{f.raw_message_id or f.at.isoformat()}); owner to review",
+                        )
+                    )
+                return changed
+
+            await self.store.update_report(report_id, change)
+            flagged_count += len(list(late))
+        if flagged_count:
+            self.metrics.follow_ups_after_done.inc(flagged_count)
+        return flagged_count
+
+    # --- visibility -------------------------------------------------------------------------
+
+    async def refresh_gauges(self) -> None:
+        async with self.store.read() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbound.c.state, func.count())
+                    .where(outbound.c.state.in_(("queued", "sending")))
+                    .group_by(outbound.c.state)
+                )
+            ).all()
+        counts: dict[str, int] = {str(k): int(v) for k, v in rows}
+        for state in ("queued", "sending"):
+            self.metrics.queue.labels(state).set(counts.get(state, 0))
+
+
+class _OutsideWindow(Exception):
+    pass
+
+
+async def run_notifier(runtime: Runtime) -> None:
+    await Notifier(runtime).run()

@@ -1,0 +1,748 @@
+"""Attachments that arrive as links or platform file ids, fetched soon after arrival.
+
+One mechanism for every channel (Meta CDN links, Twilio MMS, X media, JAKI/LAPOR! photo
+links, Telegram file ids): when a report with `pending` attachments is written, a row per
+attachment goes into `media_jobs` in the same transaction (a store hook, see `install`).
+The `media` service claims jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the single writer
+on SQLite), downloads, stores the bytes with the report (`attachments` table, by sha256)
+and marks the attachment `stored`; a failure is retried a few times with backoff and then
+the attachment is marked `unavailable` with the error. The report never waits for this.
+
+Downloads are guarded (SSRF): only from the connector's `media_hosts`; never from private,
+loopback, link-local, multicast or otherwise non-global addresses. Host names are resolved
+by `GuardedResolver`, which refuses unsafe answers, and aiohttp connects to exactly the
+addresses it returned (no second lookup: no DNS rebinding). Redirects are followed by hand
+so every hop is checked again. Bodies are streamed and abandoned past
+`server.max_upload_bytes`; the type is sniffed from the bytes and must be media.
+
+Positions: attachment `i` of the report is job position `i`; attachment `j` of follow-up
+`f` is `(f + 1) * POSITION_STRIDE + j`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import ipaddress
+import logging
+import random
+import socket
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import DefaultResolver
+from prometheus_client import Counter
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+
+from connectors.sniff import (
+    ALLOWED_UPLOAD_TYPES,
+    HTML,
+    OCTET_STREAM,
+    TEXT,
+    sniff_content_type,
+)
+from crm_client.policy import RetryPolicy
+from gateway.base.config import TwitterConfig, read_secret
+from gateway.base.runtime import Runtime
+from gateway.store import Store, StoreUnavailable
+from gateway.store.schema import media_jobs
+from normalizers.report import Attachment, HistoryEntry, Report
+
+# Headers that authenticate one GET of a URL on a platform's own media host.
+Signer = Callable[[str], dict[str, str]]
+
+
+def twitter_signer(section: TwitterConfig) -> Signer | None:
+    """DM media on ton.twitter.com needs the account's OAuth 1.0a user context: each GET is
+    signed (HMAC-SHA1) with the consumer and access token secrets. None without them."""
+    from oauthlib.oauth1 import Client  # tweepy's own dependency (requests-oauthlib)
+
+    consumer_secret = read_secret(section, "consumer_secret")
+    token_secret = read_secret(section, "access_token_secret")
+    if not (section.consumer_key and consumer_secret and section.access_token and token_secret):
+        return None
+    client = Client(
+        section.consumer_key,
+        client_secret=consumer_secret,
+        resource_owner_key=section.access_token,
+        resource_owner_secret=token_secret,
+    )
+
+    def sign(url: str) -> dict[str, str]:
+        _, headers, _ = client.sign(url, http_method="GET")
+        return {"Authorization": headers["Authorization"]}
+
+    return sign
+
+
+log = logging.getLogger("kanal.media")
+
+POSITION_STRIDE = 1000
+MAX_REDIRECTS = 3
+CHUNK = 65536
+CLAIM_TTL_S = 300.0
+IDLE_POLL_S = 1.0
+# What a citizen's attachment may turn out to be: pictures, video, sound, documents.
+# Plain text and HTML are not evidence a platform CDN would serve: an error page, a login
+# wall or a hostile server. Octet-stream proves nothing.
+_REFUSED_TYPES = {HTML, TEXT, OCTET_STREAM, "text/csv"}
+
+
+class MediaRefused(Exception):
+    """Fetching this attachment is not allowed or cannot succeed: never retried."""
+
+
+class MediaFetchError(Exception):
+    """A transient failure (network, timeout, 5xx): retried with backoff."""
+
+
+class BlockedAddress(OSError):
+    """Raised inside aiohttp's connector when a host resolves to a refused address."""
+
+
+# --- the guard ------------------------------------------------------------------------------
+
+
+def host_allowed(host: str, patterns: list[str] | tuple[str, ...]) -> bool:
+    """`host` matches one of `patterns`: exact names, or `*.domain` for any subdomain."""
+    host = host.lower().rstrip(".")
+    for pattern in patterns:
+        pattern = pattern.lower().strip().rstrip(".")
+        if not pattern:
+            continue
+        if pattern.startswith("*."):
+            if host.endswith(pattern[1:]) and len(host) > len(pattern) - 1:
+                return True
+        elif host == pattern:
+            return True
+    return False
+
+
+def address_problem(address: str, *, allow_loopback: bool = False) -> str | None:
+    """Why connecting to `address` is refused, or None when it is a public address."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return f"{address!r} is not an IP address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "non-public address"
+    if ip.is_loopback:
+        return None if allow_loopback else "loopback address"
+    if ip.is_multicast:
+        return "multicast address"
+    if ip.is_link_local:
+        return "link-local address"
+    if ip.is_private:
+        return "private address"
+    if ip.is_unspecified or ip.is_reserved or not ip.is_global:
+        return "non-public address"
+    return None
+
+
+class GuardedResolver(AbstractResolver):
+    """Resolves through `inner` and refuses any answer containing a refused address.
+
+    aiohttp connects to the addresses a resolver returns, so the checked address is the
+    one connected to: a second, different DNS answer (rebinding) cannot slip in.
+    """
+
+    def __init__(self, *, allow_loopback: bool = False, inner: AbstractResolver | None = None):
+        self.allow_loopback = allow_loopback
+        self.inner = inner or DefaultResolver()
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        answers = await self.inner.resolve(host, port, family)
+        for answer in answers:
+            problem = address_problem(answer["host"], allow_loopback=self.allow_loopback)
+            if problem:
+                raise BlockedAddress(f"{host.rstrip('.')} resolves to a {problem}")
+        if not answers:
+            raise BlockedAddress(f"{host} does not resolve")
+        return answers
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    declared_type: str | None
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+class MediaFetcher:
+    """One aiohttp session whose connector only reaches addresses the guard allowed."""
+
+    def __init__(
+        self,
+        *,
+        max_bytes: int,
+        timeout_s: float = 30.0,
+        allow_loopback: bool = False,
+        resolver: AbstractResolver | None = None,
+    ):
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.allow_loopback = allow_loopback
+        self._resolver = GuardedResolver(allow_loopback=allow_loopback, inner=resolver)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> MediaFetcher:
+        connector = aiohttp.TCPConnector(resolver=self._resolver, limit=32, ttl_dns_cache=30)
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            trust_env=False,  # never a proxy from the environment: it would bypass the guard
+            headers={"User-Agent": "kanal-media/1"},
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(
+        self, url: str, hosts: list[str] | tuple[str, ...], *, sign: Signer | None = None
+    ) -> Fetched:
+        """The bytes at `url`; raises MediaRefused (permanent) or MediaFetchError.
+        `sign` gives the credentials' headers for one URL of the first host (per hop:
+        OAuth 1.0a signs each URL)."""
+        assert self._session is not None, "use `async with MediaFetcher(...)`"
+        for _hop in range(MAX_REDIRECTS + 1):
+            host = self._check_url(url, hosts)
+            try:
+                async with self._session.get(
+                    url,
+                    allow_redirects=False,
+                    headers=sign(url) if sign is not None else None,
+                    auto_decompress=True,
+                ) as response:
+                    if response.status in (301, 302, 303, 307, 308):
+                        location = response.headers.get("Location")
+                        if not location:
+                            raise MediaRefused(f"HTTP {response.status} without Location")
+                        next_url = urljoin(url, location)
+                        if urlsplit(next_url).hostname != host:
+                            sign = None  # credentials never follow a redirect to another host
+                        url = next_url
+                        continue
+                    if response.status >= 500 or response.status in (408, 425, 429):
+                        raise MediaFetchError(f"HTTP {response.status}")
+                    if response.status != 200:
+                        raise MediaRefused(f"HTTP {response.status}")
+                    if response.content_length is not None and (
+                        response.content_length > self.max_bytes
+                    ):
+                        raise MediaRefused(
+                            f"too large: {response.content_length} bytes (limit {self.max_bytes})"
+                        )
+                    chunks: list[bytes] = []
+                    size = 0
+                    async for chunk in response.content.iter_chunked(CHUNK):
+                        size += len(chunk)
+                        if size > self.max_bytes:
+                            raise MediaRefused(f"too large: over {self.max_bytes} bytes")
+                        chunks.append(chunk)
+                    return Fetched(b"".join(chunks), response.headers.get("Content-Type"))
+            except aiohttp.ClientConnectorError as exc:
+                if isinstance(exc.os_error, BlockedAddress):
+                    raise MediaRefused(str(exc.os_error)) from None
+                raise MediaFetchError(f"cannot connect to {host}: {exc.os_error}") from None
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                raise MediaFetchError(f"{type(exc).__name__}: {exc}"[:300]) from None
+        raise MediaRefused(f"more than {MAX_REDIRECTS} redirects")
+
+    def _check_url(self, url: str, hosts: list[str] | tuple[str, ...]) -> str:
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 (raises ValueError on a bad port)
+        except ValueError as exc:
+            raise MediaRefused(f"bad URL: {exc}") from None
+        if parts.scheme not in ("http", "https"):
+            raise MediaRefused(f"scheme {parts.scheme!r} is not fetched")
+        host = (parts.hostname or "").rstrip(".")
+        if not host:
+            raise MediaRefused("URL without a host")
+        if parts.username or parts.password:
+            raise MediaRefused("URL with credentials")
+        if not host_allowed(host, hosts):
+            raise MediaRefused(f"host {host} is not among the channel's media_hosts")
+        if _is_ip_literal(host):
+            # aiohttp does not ask the resolver about literal addresses: check them here.
+            problem = address_problem(host.strip("[]"), allow_loopback=self.allow_loopback)
+            if problem:
+                raise MediaRefused(f"{host} is a {problem}")
+        return host
+
+
+def accepted_type(data: bytes, declared: str | None, filename: str | None) -> str:
+    """The sniffed type of fetched bytes, or MediaRefused when it is not media."""
+    content_type = sniff_content_type(data, declared, filename)
+    media = content_type.split("/")[0] in ("image", "video", "audio")
+    if content_type in _REFUSED_TYPES or not (media or content_type in ALLOWED_UPLOAD_TYPES):
+        raise MediaRefused(f"content is {content_type}, not media")
+    return content_type
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def pending_attachments(report: Report) -> Iterator[tuple[int, Attachment]]:
+    """(job position, attachment) for every attachment still waiting to be fetched."""
+    for index, attachment in enumerate(report.attachments):
+        if attachment.state == "pending" and (attachment.source_url or attachment.file_id):
+            yield index, attachment
+    for f, follow_up in enumerate(report.follow_ups):
+        for j, attachment in enumerate(follow_up.attachments[:POSITION_STRIDE]):
+            if attachment.state == "pending" and (attachment.source_url or attachment.file_id):
+                yield (f + 1) * POSITION_STRIDE + j, attachment
+
+
+def attachment_at(report: Report, position: int) -> Attachment | None:
+    if position < POSITION_STRIDE:
+        return report.attachments[position] if position < len(report.attachments) else None
+    f, j = divmod(position, POSITION_STRIDE)
+    if f - 1 >= len(report.follow_ups):
+        return None
+    attachments = report.follow_ups[f - 1].attachments
+    return attachments[j] if j < len(attachments) else None
+
+
+def with_attachment(report: Report, position: int, attachment: Attachment) -> Report:
+    """A copy of `report` with the attachment at `position` replaced."""
+    if position < POSITION_STRIDE:
+        attachments = list(report.attachments)
+        attachments[position] = attachment
+        return report.model_copy(update={"attachments": attachments})
+    f, j = divmod(position, POSITION_STRIDE)
+    follow_ups = list(report.follow_ups)
+    items = list(follow_ups[f - 1].attachments)
+    items[j] = attachment
+    follow_ups[f - 1] = follow_ups[f - 1].model_copy(update={"attachments": items})
+    return report.model_copy(update={"follow_ups": follow_ups})
+
+
+_WAKE: weakref.WeakKeyDictionary[Store, asyncio.Event] = weakref.WeakKeyDictionary()
+
+
+def install(store: Store) -> asyncio.Event:
+    """Make `store` create media jobs whenever a report with pending attachments is
+    written (idempotent). Returns the event set when jobs were created."""
+    wake = _WAKE.get(store)
+    if wake is None:
+        wake = _WAKE[store] = asyncio.Event()
+        store.report_hooks.append(functools.partial(enqueue_jobs, store.dialect))
+        store.on_hook_work.append(wake.set)
+    return wake
+
+
+def enqueue_jobs(dialect: str, conn: Connection, report: Report) -> bool:
+    """Insert a job per pending attachment (existing ones are kept). True if any pending.
+    Runs inside the transaction that writes the report."""
+    rows = [
+        {
+            "report_id": report.id,
+            "position": position,
+            "connector": report.connector,
+            "url": attachment.source_url,
+            "file_id": attachment.file_id[:255] if attachment.file_id else None,
+            "state": "pending",
+            "attempts": 0,
+        }
+        for position, attachment in pending_attachments(report)
+    ]
+    if not rows:
+        return False
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(media_jobs).on_conflict_do_nothing(index_elements=["report_id", "position"])
+    conn.execute(stmt, rows)
+    return True
+
+
+class MediaMetrics:
+    """Fetched / failed counters by connector, on the runtime's registry (once per runtime)."""
+
+    def __init__(self, runtime: Runtime):
+        r = runtime.metrics.registry
+        self.fetched = Counter(
+            "kanal_media_fetched_total",
+            "Attachments fetched and stored, by connector.",
+            ["connector"],
+            registry=r,
+        )
+        self.failed = Counter(
+            "kanal_media_failed_total",
+            "Attachment fetch failures by connector and outcome (retry, unavailable).",
+            ["connector", "outcome"],
+            registry=r,
+        )
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> MediaMetrics:
+        return runtime.part(cls, lambda: cls(runtime))
+
+
+@dataclass
+class Job:
+    id: int
+    report_id: str
+    position: int
+    connector: str
+    url: str | None
+    file_id: str | None
+    attempts: int
+
+
+class MediaWorker:
+    """Claims media jobs and fetches them; one per process (the `media` service)."""
+
+    def __init__(self, runtime: Runtime, *, resolver: AbstractResolver | None = None):
+        self.runtime = runtime
+        self.store = runtime.store
+        settings = runtime.settings
+        p = settings.pipeline
+        self.concurrency = p.media_concurrency
+        self.policy = RetryPolicy(
+            base_s=p.media_retry_base_s,
+            max_delay_s=max(p.media_retry_base_s * 60, p.media_retry_base_s),
+            max_attempts=p.media_attempts,
+        )
+        self.allow_loopback = p.allow_private_media_hosts
+        self.fetcher = MediaFetcher(
+            max_bytes=settings.server.max_upload_bytes,
+            timeout_s=p.media_timeout_s,
+            allow_loopback=self.allow_loopback,
+            resolver=resolver,
+        )
+        self.metrics = MediaMetrics.of(runtime)
+        self.worker_id = f"{runtime.worker_id}:media"
+        self.wake = install(self.store)
+        self._rng = random.Random()
+        self._telegram: Any = None
+
+    async def __aenter__(self) -> MediaWorker:
+        await self.fetcher.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.fetcher.__aexit__(*exc_info)
+        if self._telegram is not None:
+            bot, self._telegram = self._telegram, None
+            try:
+                await bot.shutdown()
+            except Exception as exc:  # closing HTTP pools on the way out; nothing to retry
+                log.debug("telegram bot shutdown: %s", type(exc).__name__)
+
+    # -- configuration per connector
+
+    def hosts_for(self, connector: str) -> list[str]:
+        settings = self.runtime.settings
+        try:
+            section = settings.connector(connector)
+        except AttributeError:
+            return []
+        hosts = list(section.media_hosts)
+        if connector == "telegram" and not hosts:
+            host = urlsplit(settings.channels.telegram.base_file_url).hostname
+            hosts = [host] if host else []
+        return hosts
+
+    def signer_for(self, connector: str, url: str) -> Signer | None:
+        """The credentials a platform wants for its own media host, and only there."""
+        host = urlsplit(url).hostname
+        channels = self.runtime.settings.channels
+        if connector == "sms_twilio" and host == "api.twilio.com":
+            # Twilio media URLs redirect to the CDN, or answer 401 when the account
+            # enforces HTTP auth on media.
+            token = read_secret(channels.sms_twilio, "auth_token")
+            if channels.sms_twilio.account_sid and token:
+                basic = aiohttp.encode_basic_auth(channels.sms_twilio.account_sid, token)
+                return lambda _url: {"Authorization": basic}
+        if connector == "twitter" and host == "ton.twitter.com":
+            return twitter_signer(channels.twitter)
+        return None
+
+    # -- claiming
+
+    async def claim(self, limit: int) -> list[Job]:
+        now = self.store.clock()
+        claimable = and_(
+            media_jobs.c.state == "pending",
+            or_(media_jobs.c.next_attempt_at.is_(None), media_jobs.c.next_attempt_at <= now),
+            or_(media_jobs.c.claimed_until.is_(None), media_jobs.c.claimed_until < now),
+        )
+        pick = select(media_jobs.c.id).where(claimable).order_by(media_jobs.c.id).limit(limit)
+        if self.store.dialect == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        stmt = (
+            update(media_jobs)
+            .where(media_jobs.c.id.in_(pick.scalar_subquery()))
+            .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=CLAIM_TTL_S))
+            .returning(
+                media_jobs.c.id,
+                media_jobs.c.report_id,
+                media_jobs.c.position,
+                media_jobs.c.connector,
+                media_jobs.c.url,
+                media_jobs.c.file_id,
+                media_jobs.c.attempts,
+            )
+        )
+        async with self.store.write() as conn:
+            rows = (await conn.execute(stmt)).all()
+        return [Job(*row) for row in sorted(rows)]
+
+    async def work_once(self) -> int:
+        """Claim a batch and work it; returns the number of jobs handled."""
+        jobs = await self.claim(self.concurrency * 4)
+        if not jobs:
+            return 0
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(job: Job) -> None:
+            async with gate:
+                await self.handle(job)
+
+        await asyncio.gather(*(one(job) for job in jobs))
+        return len(jobs)
+
+    async def drain(self, rounds: int = 50) -> int:
+        """Work until no job is due (tests, `kanal ingest`)."""
+        total = 0
+        for _ in range(rounds):
+            n = await self.work_once()
+            total += n
+            if n == 0:
+                break
+        return total
+
+    async def run(self) -> None:
+        backoff = 1.0
+        while True:
+            try:
+                await self.store.yield_to_intake()
+                done = await self.work_once()
+                backoff = 1.0
+            except StoreUnavailable as exc:
+                log.warning("media: store unavailable (%s); retrying in %.0fs", exc, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if done == 0:
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=IDLE_POLL_S)
+                    await asyncio.sleep(0.05)  # let the transaction that made the jobs commit
+                except TimeoutError:
+                    pass
+
+    # -- one job
+
+    async def handle(self, job: Job) -> None:
+        try:
+            data, content_type = await self.download(job)
+        except MediaRefused as exc:
+            await self.give_up(job, str(exc))
+            return
+        except MediaFetchError as exc:
+            await self.failed_attempt(job, str(exc))
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an unexpected library error: retried, then given up
+            log.warning("media job %s: unexpected %s", job.id, type(exc).__name__)
+            await self.failed_attempt(job, f"{type(exc).__name__}: {exc}"[:300])
+            return
+        await self.stored(job, data, content_type)
+
+    async def download(self, job: Job) -> tuple[bytes, str]:
+        hosts = self.hosts_for(job.connector)
+        filename: str | None = None
+        if job.file_id and job.connector == "telegram":
+            url = await self.telegram_file_url(job.file_id)
+        elif job.url:
+            url = job.url
+            filename = urlsplit(url).path.rsplit("/", 1)[-1] or None
+        else:
+            raise MediaRefused("attachment has neither a URL nor a file id this kanal can fetch")
+        fetched = await self.fetcher.fetch(url, hosts, sign=self.signer_for(job.connector, url))
+        return fetched.data, accepted_type(fetched.data, fetched.declared_type, filename)
+
+    async def telegram_file_url(self, file_id: str) -> str:
+        """getFile → the file's download URL (it carries the bot token: never logged)."""
+        from telegram import Bot
+        from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
+
+        settings = self.runtime.settings.channels.telegram
+        token = read_secret(settings, "bot_token")
+        if not token:
+            raise MediaRefused("channels.telegram.bot_token is not set")
+        try:
+            if self._telegram is None:
+                bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
+                await bot.initialize()
+                self._telegram = bot
+            file = await self._telegram.get_file(file_id)
+        except (BadRequest, Forbidden, InvalidToken) as exc:
+            raise MediaRefused(f"Bot API getFile: {exc}") from None
+        except TelegramError as exc:
+            raise MediaFetchError(f"Bot API getFile: {exc}") from None
+        if file.file_size is not None and file.file_size > self.fetcher.max_bytes:
+            raise MediaRefused(
+                f"too large: {file.file_size} bytes (limit {self.fetcher.max_bytes})"
+            )
+        if not file.file_path:
+            raise MediaRefused("Bot API getFile gave no file path")
+        return str(file.file_path)
+
+    async def failed_attempt(self, job: Job, error: str) -> None:
+        attempts = job.attempts + 1
+        if self.policy.gives_up(attempts):
+            await self.give_up(job, f"{error} (after {attempts} attempts)")
+            return
+        delay = self.policy.next_delay(attempts, None, self._rng)
+        self.metrics.failed.labels(job.connector, "retry").inc()
+        log.info(
+            "media job %s attempt %d failed (%s); again in %.1fs",
+            job.id,
+            attempts,
+            error[:120],
+            delay,
+        )
+        async with self.store.write() as conn:
+            await conn.execute(
+                update(media_jobs)
+                .where(media_jobs.c.id == job.id, media_jobs.c.claimed_by == self.worker_id)
+                .values(
+                    attempts=attempts,
+                    last_error=error[:2000],
+                    next_attempt_at=self.store.clock() + timedelta(seconds=delay),
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            )
+
+    async def give_up(self, job: Job, error: str) -> None:
+        self.metrics.failed.labels(job.connector, "unavailable").inc()
+        log.info(
+            "media job %s (report %s, #%d) unavailable: %s",
+            job.id,
+            job.report_id,
+            job.position,
+            error[:200],
+        )
+
+        def change(attachment: Attachment) -> tuple[Attachment, str]:
+            return (
+                attachment.model_copy(update={"state": "unavailable", "error": error[:500]}),
+                f"attachment {job.position} unavailable: {error[:300]}",
+            )
+
+        await self._settle(job, "unavailable", error, change)
+
+    async def stored(self, job: Job, data: bytes, content_type: str) -> None:
+        digest = hashlib.sha256(data).hexdigest()
+        self.metrics.fetched.labels(job.connector).inc()
+
+        def change(attachment: Attachment) -> tuple[Attachment, str]:
+            return (
+                attachment.model_copy(
+                    update={
+                        "sha256": digest,
+                        "size": len(data),
+                        "content_type": content_type,
+                        "state": "stored",
+                        "error": None,
+                    }
+                ),
+                f"attachment {job.position} stored ({content_type}, {len(data)} bytes)",
+            )
+
+        await self._settle(job, "stored", None, change, blob=(digest, content_type, data))
+
+    async def _settle(
+        self,
+        job: Job,
+        state: str,
+        error: str | None,
+        change: Any,
+        blob: tuple[str, str, bytes] | None = None,
+    ) -> None:
+        """Job state, blob and report attachment in one transaction, if the claim holds."""
+        now = self.store.clock()
+        async with self.store.write() as conn:
+            result = await conn.execute(
+                update(media_jobs)
+                .where(media_jobs.c.id == job.id, media_jobs.c.claimed_by == self.worker_id)
+                .values(
+                    state=state,
+                    attempts=job.attempts + 1,
+                    last_error=error[:2000] if error else None,
+                    claimed_by=None,
+                    claimed_until=None,
+                )
+            )
+            if result.rowcount != 1:
+                log.info("media job %s: claim lapsed; another worker has it", job.id)
+                return
+            report = await self.store.load_report(conn, job.report_id, for_update=True)
+            if report is None:
+                return
+            current = attachment_at(report, job.position)
+            if (
+                current is None
+                or current.state != "pending"
+                or (current.source_url, current.file_id) != (job.url, job.file_id)
+            ):
+                return  # the attachment changed meanwhile (edited, fetched elsewhere)
+            if blob is not None:
+                await self.store.put_blob_in(conn, *blob, now)
+            replaced, note = change(current)
+            updated = with_attachment(report, job.position, replaced)
+            updated = updated.model_copy(
+                update={
+                    "history": [
+                        HistoryEntry(
+                            at=now,
+                            status="attachment",
+                            by="media",
+                            note=note,
+                            changes={"attachment": job.position, "state": replaced.state},
+                        )
+                    ]
+                }
+            )
+            await self.store.save_report(conn, updated, report.version)
+
+
+async def run_media(runtime: Runtime) -> None:
+    if runtime.settings.pipeline.allow_private_media_hosts:
+        log.warning(
+            "pipeline.allow_private_media_hosts is set: media may be fetched from LOOPBACK "
+            "addresses. This is for tests only; never set it in production."
+        )
+    async with MediaWorker(runtime) as worker:
+        await worker.run()

@@ -1,0 +1,575 @@
+"""`/admin`: the enrichment queue as web pages for signed-in admins (Bahasa Indonesia).
+
+The same rules as the admin API (`gateway.pipeline.enrich`: leases, PATCH, submit, reject), the
+same scopes, the same sign-in as the desks (`gateway.web.sessions`). No script: every
+action is a small form POST (CSRF-checked) answered by a redirect, so it works on any
+phone. Viewers read; only admins change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+from sqlalchemy import func, select, text
+
+from gateway.base.runtime import Runtime
+from gateway.pipeline import enrich
+from gateway.store import StaleVersion, scope_contains
+from gateway.store.schema import reports
+from gateway.web.keys import RUNTIME
+from gateway.web.people import Person
+from gateway.web.sessions import (
+    JAKARTA,
+    CsrfError,
+    check_csrf,
+    current_user,
+    redirect,
+    render,
+    require_user,
+)
+from gateway.web.stats import owner_condition, report_counts, scoped_stats
+from normalizers.geocode import Geocoder
+from normalizers.report import Report
+
+log = logging.getLogger("kanal.admin")
+
+READ_ROLES = ("admin", "viewer")
+CHANNEL_LABELS = {
+    "balai_kota": "Balai Kota",
+    "jaki": "JAKI",
+    "twitter": "X/Twitter",
+    "facebook": "Facebook",
+    "email": "E-mail",
+    "instagram": "Instagram",
+    "sms": "SMS",
+    "inspektorat": "Inspektorat",
+    "walikota": "Walikota",
+    "kecamatan": "Kecamatan",
+    "kelurahan": "Kelurahan",
+    "media": "Media massa",
+    "lapor": "LAPOR!",
+    "telegram": "Telegram",
+}
+STATUS_LABELS = {
+    "received": "diterima",
+    "pending_enrichment": "menunggu dilengkapi",
+    "ready": "siap dikirim",
+    "posting": "sedang dikirim",
+    "posted": "terkirim",
+    "in_progress": "ditindaklanjuti",
+    "done": "selesai",
+    "rejected": "ditolak",
+    "failed": "gagal dikirim",
+}
+REJECT_LABELS = {
+    "spam": "Spam",
+    "duplicate": "Duplikat",
+    "not_a_complaint": "Bukan pengaduan",
+    "out_of_scope": "Di luar kewenangan",
+}
+OK_MESSAGES = {
+    "claimed": "Laporan ini sekarang Anda kerjakan (15 menit, diperpanjang setiap perubahan).",
+    "released": "Laporan dilepas; admin lain dapat mengerjakannya.",
+    "saved": "Perubahan disimpan.",
+    "rejected": "Laporan ditolak.",
+    "reopened": "Laporan dikembalikan ke antrean.",
+    "seen": "Tanda perhatian dihapus; laporan keluar dari antrean.",
+}
+FIELD_LABELS = {"location": "lokasi", "category": "kategori"}
+# Colours of the charts, one per channel (colour-blind-safe-ish palette, cycled).
+PALETTE = [
+    "#0b4f8a",
+    "#d9480f",
+    "#2b8a3e",
+    "#862e9c",
+    "#e67700",
+    "#1098ad",
+    "#c2255c",
+    "#5c940d",
+    "#364fc7",
+    "#a61e4d",
+    "#495057",
+    "#087f5b",
+    "#f08c00",
+    "#7048e8",
+]
+
+
+def _runtime(request: web.Request) -> Runtime:
+    return request.app[RUNTIME]
+
+
+def age_text(since: datetime, now: datetime) -> str:
+    """How long a report has waited, the way people say it: "5 mnt", "3 jam", "2 hari"."""
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 3600:
+        return f"{max(1, seconds // 60)} mnt"
+    if seconds < 86400:
+        return f"{seconds // 3600} jam"
+    return f"{seconds // 86400} hari"
+
+
+def _wib(when: datetime | None) -> str:
+    return when.astimezone(JAKARTA).strftime("%d-%m-%Y %H:%M WIB") if when else "—"
+
+
+def _error_text(exc: enrich.EnrichError) -> str:
+    if exc.code == "claimed":
+        until = datetime.fromisoformat(str(exc.extra["until"]).replace("Z", "+00:00"))
+        return (
+            f"Laporan ini sedang dikerjakan oleh {exc.extra['holder']} "
+            f"sampai {until.astimezone(JAKARTA).strftime('%H:%M WIB')}."
+        )
+    if exc.code == "incomplete":
+        missing = " dan ".join(FIELD_LABELS.get(m, m) for m in exc.extra.get("missing", []))
+        return f"Belum lengkap: {missing} wajib diisi sebelum dikirim."
+    texts = {
+        "wrong_status": "Status laporan tidak memungkinkan tindakan ini.",
+        "out_of_area": "Titik itu di luar DKI Jakarta.",
+        "unknown_kelurahan": "Kelurahan tidak dikenal.",
+        "unknown_category": "Kategori tidak dikenal.",
+        "unknown_owner": "Tujuan pengalihan tidak dikenal.",
+        "forbidden": "Identitas pelapor yang dirahasiakan hanya untuk admin Pemprov.",
+        "invalid_phone": "Nomor telepon tidak valid.",
+    }
+    return texts.get(exc.code, exc.message)
+
+
+class AdminPages:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        self.store = runtime.store
+        self.geocoder = Geocoder(runtime.areas)
+        self.categories = sorted(runtime.taxonomy.categories, key=lambda c: c.name)
+        self.kelurahan = sorted(
+            runtime.areas.kelurahan_matches, key=lambda m: (m.kota.name, m.kelurahan.name)
+        )
+
+    async def person(self, request: web.Request) -> Person:
+        person = await current_user(request)
+        assert person is not None  # require_user ran first
+        return person
+
+    # --- the queue ------------------------------------------------------------------------
+
+    async def queue(self, request: web.Request) -> web.StreamResponse:
+        person = await self.person(request)
+        q = request.query
+        filters = {
+            "channel": q.get("channel", "").strip(),
+            "owner": q.get("owner", "").strip(),
+            "q": q.get("q", "").strip()[:100],
+        }
+        try:
+            items, cursor = await self.store.list_reports(
+                person.scope,
+                status=["pending_enrichment"],
+                or_attention=True,
+                channel=filters["channel"] or None,
+                owner=filters["owner"] or None,
+                q=filters["q"] or None,
+                limit=50,
+                cursor=q.get("cursor") or None,
+                oldest_first=True,
+            )
+        except ValueError:
+            items, cursor = [], None
+        now = self.store.clock()
+        rows = [
+            {
+                "report": r,
+                "age": age_text(r.received_at, now),
+                "old": now - r.received_at > timedelta(days=3),
+                "lease": enrich.live_lease(r, now),
+                "channel": CHANNEL_LABELS.get(r.channel, r.channel),
+            }
+            for r in items
+        ]
+        return render(
+            request,
+            "admin_queue.html",
+            title="Antrean pengaduan",
+            rows=rows,
+            filters=filters,
+            channels=CHANNEL_LABELS,
+            next_cursor=cursor,
+            ok=q.get("ok"),
+            ticket=q.get("ticket", ""),
+        )
+
+    # --- one report -------------------------------------------------------------------------
+
+    async def _visible(self, request: web.Request, person: Person) -> Report | None:
+        report = await self.store.get_report(request.match_info["id"])
+        if report is None or not scope_contains(person.scope, report.owner):
+            return None
+        return report
+
+    async def _raw_payload(self, report_id: str) -> tuple[str, str] | None:
+        """The channel's original message (what came over the wire), for reading."""
+        async with self.store.read() as conn:
+            row = (
+                await conn.execute(
+                    select(reports.c.raw_message_id).where(reports.c.id == report_id)
+                )
+            ).first()
+        raw = await self.store.raw_message(row[0]) if row else None
+        if raw is None:
+            return None
+        body = bytes(raw["payload"][:20000]).decode("utf-8", errors="replace")
+        try:
+            body = json.dumps(json.loads(body), ensure_ascii=False, indent=2)
+        except ValueError:
+            pass  # e-mail, form bodies: shown as they are
+        return raw["connector"], body
+
+    async def report_page(
+        self,
+        request: web.Request,
+        *,
+        error: str | None = None,
+        status: int = 200,
+    ) -> web.StreamResponse:
+        person = await self.person(request)
+        report = await self._visible(request, person)
+        if report is None:
+            return render(
+                request,
+                "admin_error.html",
+                status=404,
+                title="Tidak ditemukan",
+                message="Laporan tidak ditemukan atau di luar wilayah Anda.",
+            )
+        now = self.store.clock()
+        lease = enrich.live_lease(report, now)
+        province = person.scope == "province"
+        duplicates = []
+        for suggestion in report.suggestions.duplicate_of[:3]:
+            other = await self.store.get_report(suggestion.id, with_history=False)
+            if other is not None and scope_contains(person.scope, other.owner):
+                duplicates.append({"report": other, "why": suggestion.why})
+        geocode_q = request.query.get("cari", "").strip()[:200]
+        found = self.geocoder.suggest(geocode_q, 5) if geocode_q else []
+        category_guess = (
+            report.category
+            if report.category.code != "unknown" and report.category.confidence < 1
+            else None
+        )
+        return render(
+            request,
+            "admin_report.html",
+            status=status,
+            title=f"Laporan {report.ticket}",
+            r=report,
+            show_identity=province or not report.confidential,
+            can_write=person.role == "admin",
+            is_pending=report.status == "pending_enrichment",
+            lease=lease,
+            mine=lease is not None and lease.holder == person.name,
+            age=age_text(report.received_at, now),
+            raw=await self._raw_payload(report.id),
+            duplicates=duplicates,
+            geocode_q=geocode_q,
+            geocoded=[g for g in found if g.kelurahan is not None],
+            category_guess=category_guess,
+            categories=self.categories,
+            kelurahan=self.kelurahan,
+            missing=enrich.missing_for_submit(report),
+            channel=CHANNEL_LABELS.get(report.channel, report.channel),
+            statuses=STATUS_LABELS,
+            reject_labels=REJECT_LABELS,
+            wib=_wib,
+            error=error,
+            ok=OK_MESSAGES.get(request.query.get("ok", "")),
+        )
+
+    async def attachment(self, request: web.Request) -> web.StreamResponse:
+        """A report's stored photo or document, for people who may see the report."""
+        person = await self.person(request)
+        report = await self._visible(request, person)
+        index = request.match_info["n"]
+        if report is None or not index.isdigit() or int(index) >= len(report.attachments):
+            raise web.HTTPNotFound()
+        attachment = report.attachments[int(index)]
+        blob = await self.store.get_blob(attachment.sha256) if attachment.sha256 else None
+        if blob is None:
+            raise web.HTTPNotFound()
+        content_type, data = blob
+        inline = content_type in ("image/jpeg", "image/png", "image/gif", "image/webp")
+        return web.Response(
+            body=data,
+            content_type=content_type,
+            headers={
+                "Content-Disposition": "inline" if inline else "attachment",
+                "X-Content-Type-Options": "nosniff",
+                "Cache-Control": "private, max-age=300",
+                "Content-Security-Policy": "default-src 'none'; sandbox",
+            },
+        )
+
+    # --- actions ----------------------------------------------------------------------------
+
+    async def action(self, request: web.Request) -> web.StreamResponse:
+        person = await self.person(request)
+        form = await request.post()
+        try:
+            check_csrf(request, form)
+        except CsrfError:
+            return await self.report_page(
+                request,
+                error="Formulir kedaluwarsa. Muat ulang halaman lalu coba lagi.",
+                status=403,
+            )
+        if person.role != "admin":
+            return await self.report_page(
+                request, error="Peran Anda hanya dapat membaca.", status=403
+            )
+        name = request.match_info["action"]
+        version_raw = str(form.get("version") or "")
+        version = int(version_raw) if version_raw.isdigit() else None
+        try:
+            change, expected, done = self._change_for(name, form, person, version)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            return await self.report_page(
+                request, error=f"Isian tidak valid: {problem['msg']}", status=422
+            )
+        except enrich.EnrichError as exc:
+            return await self.report_page(request, error=_error_text(exc), status=exc.status)
+        if change is None:
+            raise web.HTTPNotFound()
+        if name == "reject" and form.get("duplicate_of"):
+            original = await self.store.get_report(str(form["duplicate_of"]), with_history=False)
+            if original is None or not scope_contains(person.scope, original.owner):
+                return await self.report_page(
+                    request, error="Laporan asli tidak ditemukan di wilayah Anda.", status=422
+                )
+        if name == "submit":
+            before = await self.store.get_report(request.match_info["id"])
+            keep = enrich.owner_set_by_admin(before.history) if before else False
+            change = _submit(keep)
+        now = self.store.clock()
+
+        def guarded(current: Report) -> Report | None:
+            if not scope_contains(person.scope, current.owner):
+                raise enrich.EnrichError(404, "not_found", "no such report")
+            return change(current, person.name, now)
+
+        try:
+            report = await self.store.update_report(
+                request.match_info["id"], guarded, expected_version=expected
+            )
+        except StaleVersion:
+            return await self.report_page(
+                request,
+                error="Laporan sudah diubah orang lain sejak Anda membukanya. Periksa lalu ulangi.",
+                status=412,
+            )
+        except enrich.EnrichError as exc:
+            if exc.status == 404:
+                raise web.HTTPNotFound() from None
+            return await self.report_page(request, error=_error_text(exc), status=exc.status)
+        if report is None:
+            raise web.HTTPNotFound()
+        log.info("admin %s: %s on report %s", name, person.id, report.id)
+        if name == "submit":
+            self.store.notify_new_work()  # wake the CRM dispatcher
+            return redirect(f"/admin?ok=submitted&ticket={report.ticket}")
+        if not scope_contains(person.scope, report.owner):  # handed over to another queue
+            return redirect(f"/admin?ok=handed&ticket={report.ticket}")
+        return redirect(f"/admin/reports/{report.id}?ok={done}")
+
+    def _change_for(
+        self, name: str, form: Any, person: Person, version: int | None
+    ) -> tuple[Callable[[Report, str, datetime], Report | None] | None, int | None, str]:
+        """The rule an action applies, the version it expects, and the message key after."""
+        if name == "claim":
+            return (lambda r, by, now: enrich.claim(r, by, now)), None, "claimed"
+        if name == "release":
+            return (lambda r, by, now: enrich.release(r, by, now)), None, "released"
+        if name == "reopen":
+            return (lambda r, by, now: enrich.reopen(r, by=by, now=now)), None, "reopened"
+        if name == "seen":
+            return (lambda r, by, now: enrich.clear_attention(r, by=by, now=now)), None, "seen"
+        if name == "submit":
+            return _submit(False), None, "submitted"
+        if name == "reject":
+            body = enrich.RejectBody.model_validate(
+                {
+                    "reason": form.get("reason") or "",
+                    "duplicate_of": form.get("duplicate_of") or None,
+                    "note": (str(form.get("note") or "").strip() or None),
+                }
+            )
+            return (lambda r, by, now: enrich.reject(r, body, by=by, now=now)), None, "rejected"
+        if name in ("enrich", "accept"):
+            patch = self._patch_from(form)
+            offices = self.runtime.settings.office_names()
+
+            def apply(report: Report, by: str, now: datetime) -> Report:
+                return enrich.apply_patch(
+                    report,
+                    patch,
+                    by=by,
+                    scope=person.scope,
+                    now=now,
+                    areas=self.runtime.areas,
+                    taxonomy=self.runtime.taxonomy,
+                    offices=offices,
+                )
+
+            return apply, version, "saved"
+        return None, None, ""
+
+    def _patch_from(self, form: Any) -> enrich.EnrichmentPatch:
+        """A form's filled fields as a PATCH body; empty selects and unchanged texts left out."""
+        values: dict[str, Any] = {}
+        lat, lon = str(form.get("lat") or ""), str(form.get("lon") or "")
+        if lat and lon:
+            values["location"] = {"lat": lat, "lon": lon}
+        elif form.get("kelurahan_code"):
+            values["kelurahan_code"] = str(form["kelurahan_code"])
+        for key in ("category", "owner"):
+            if form.get(key) and str(form[key]) != str(form.get(f"{key}_was") or ""):
+                values[key] = str(form[key]).strip()
+        for key in ("address", "description"):
+            if key in form and str(form.get(f"{key}_was") or "") != str(form[key]):
+                values[key] = str(form[key])
+        if "confidential_shown" in form:
+            wanted = form.get("confidential") == "1"
+            if wanted != (form.get("confidential_was") == "1"):
+                values["confidential"] = wanted
+        reporter = {
+            key: str(form[f"reporter_{key}"]).strip() or None
+            for key in ("name", "phone", "email")
+            if f"reporter_{key}" in form
+            and str(form[f"reporter_{key}"]) != str(form.get(f"reporter_{key}_was") or "")
+        }
+        if reporter:
+            values["reporter"] = reporter
+        return enrich.EnrichmentPatch.model_validate(values)
+
+    # --- stats ------------------------------------------------------------------------------
+
+    async def stats(self, request: web.Request) -> web.StreamResponse:
+        person = await self.person(request)
+        scope = person.scope
+        stats = await scoped_stats(self.store, scope)
+        now = self.store.clock()
+        days = 14
+        since = now - timedelta(days=days)
+        async with self.store.read() as conn:
+            rows = await conn.execute(
+                select(report_counts.c.owner, func.sum(report_counts.c.n))
+                .where(
+                    owner_condition(report_counts.c.owner, scope),
+                    report_counts.c.status == "pending_enrichment",
+                )
+                .group_by(report_counts.c.owner)
+            )
+            queue = {owner: int(n) for owner, n in rows if n}
+            # Per channel per Jakarta day, over the last two weeks.
+            if self.store.dialect == "postgresql":
+                day = func.to_char(
+                    text("reports.received_at AT TIME ZONE 'Asia/Jakarta'"), "YYYY-MM-DD"
+                )
+            else:
+                day = func.date(reports.c.received_at, "+7 hours")
+            day_rows = await conn.execute(
+                select(day.label("day"), reports.c.channel, func.count())
+                .where(owner_condition(reports.c.owner, scope), reports.c.received_at >= since)
+                .group_by(text("1"), reports.c.channel)
+            )
+            per_day: dict[str, dict[str, int]] = {}
+            for d, channel, n in day_rows:
+                per_day.setdefault(str(d), {})[channel] = int(n)
+        day_labels = [
+            (now.astimezone(JAKARTA) - timedelta(days=i)).strftime("%Y-%m-%d")
+            for i in range(days - 1, -1, -1)
+        ]
+        channels = sorted({c for d in per_day.values() for c in d})
+        colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(channels)}
+        peak = max((sum(per_day.get(d, {}).values()) for d in day_labels), default=0) or 1
+        columns = []
+        for i, label in enumerate(day_labels):
+            y = 160.0
+            segments = []
+            for channel in channels:
+                n = per_day.get(label, {}).get(channel, 0)
+                if n:
+                    h = 150.0 * n / peak
+                    y -= h
+                    segments.append(
+                        {
+                            "y": round(y, 1),
+                            "h": round(h, 1),
+                            "fill": colours[channel],
+                            "title": f"{label} {CHANNEL_LABELS.get(channel, channel)}: {n}",
+                        }
+                    )
+            columns.append(
+                {
+                    "x": 40 + i * 40,
+                    "label": label[5:],
+                    "segments": segments,
+                    "total": sum(per_day.get(label, {}).values()),
+                }
+            )
+        waiting = sorted(
+            (
+                {
+                    "owner": owner,
+                    "n": n,
+                    "oldest": stats["oldest_waiting"].get(owner),
+                    "age": age_text(datetime.fromisoformat(stats["oldest_waiting"][owner]), now)
+                    if owner in stats["oldest_waiting"]
+                    else "—",
+                }
+                for owner, n in queue.items()
+            ),
+            key=lambda w: w["oldest"] or "",
+        )
+        queue_peak = max((w["n"] for w in waiting), default=0) or 1
+        geo_total = sum(stats["by_geo"].values()) or 1
+        return render(
+            request,
+            "admin_stats.html",
+            title="Statistik pengaduan",
+            stats=stats,
+            columns=columns,
+            peak=peak,
+            legend=[(CHANNEL_LABELS.get(c, c), colours[c]) for c in channels],
+            waiting=waiting[:30],
+            queue_peak=queue_peak,
+            geo=[
+                ("Bertitik (geo)", stats["by_geo"].get("geo", 0), "#2b8a3e"),
+                ("Tanpa titik", stats["by_geo"].get("non_geo", 0), "#d9480f"),
+            ],
+            geo_total=geo_total,
+            statuses=STATUS_LABELS,
+            channel_labels=CHANNEL_LABELS,
+        )
+
+
+def _submit(keep_owner: bool) -> Callable[[Report, str, datetime], Report]:
+    return lambda r, by, now: enrich.submit(r, by=by, now=now, keep_owner=keep_owner)
+
+
+def add_routes(app: web.Application, runtime: Runtime) -> None:
+    pages = AdminPages(runtime)
+    reader = require_user(READ_ROLES)
+    app.router.add_get("/admin", reader(pages.queue))
+    app.router.add_get("/admin/stats", reader(pages.stats))
+    app.router.add_get("/admin/reports/{id}", reader(pages.report_page))
+    app.router.add_get("/admin/reports/{id}/files/{n}", reader(pages.attachment))
+    app.router.add_post("/admin/reports/{id}/{action}", reader(pages.action))
+    if not any(getattr(r, "canonical", "") == "/static" for r in app.router.resources()):
+        from gateway.web.sessions import STATIC
+
+        app.router.add_static("/static", STATIC, append_version=False)

@@ -1,0 +1,90 @@
+"""The aiohttp application: webhooks, admin API, operations endpoints."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from gateway.base.runtime import Runtime
+from gateway.intake.webhooks import add_webhook_routes
+from gateway.store import StoreUnavailable
+from gateway.store.migrate import head_revision
+from gateway.web.admin import add_routes as add_admin_routes
+from gateway.web.api import AdminApi, add_api_routes, api_middleware
+from gateway.web.crm_routes import add_routes as add_crm_routes
+from gateway.web.desk import add_routes as add_desk_routes
+from gateway.web.keys import RUNTIME
+
+
+def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
+    """The HTTP surface; `operations_only` is `kanal poll`'s: /healthz, /readyz, /metrics."""
+    api = AdminApi(runtime)
+    settings = runtime.settings
+    app = web.Application(
+        middlewares=[] if operations_only else [api_middleware(api)],
+        client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes)
+        + 65536,
+    )
+    app[RUNTIME] = runtime
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    if not operations_only:
+        add_webhook_routes(app, runtime)
+        add_api_routes(app, api)
+        add_crm_routes(app, runtime)  # the CRM's photo links, /track, retry
+        add_desk_routes(app, runtime)  # sign-in, /desk, /static
+        add_admin_routes(app, runtime)  # /admin pages
+    return app
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    components = {
+        name: {k: v for k, v in vars(state).items() if v is not None}
+        for name, state in sorted(runtime.components.items())
+    }
+    try:
+        version = await runtime.store.schema_version()
+    except (StoreUnavailable, OSError) as exc:
+        return web.json_response(
+            {
+                "status": "unavailable",
+                "store": {"ok": False, "error": str(exc)[:200]},
+                "components": components,
+            },
+            status=503,
+        )
+    except Exception as exc:  # a store that answers nonsense is not ready either
+        return web.json_response(
+            {
+                "status": "unavailable",
+                "store": {"ok": False, "error": type(exc).__name__},
+                "components": components,
+            },
+            status=503,
+        )
+    head = head_revision()
+    if version != head:
+        return web.json_response(
+            {
+                "status": "unmigrated",
+                "store": {"ok": True, "schema": version, "head": head},
+                "components": components,
+            },
+            status=503,
+        )
+    return web.json_response(
+        {"status": "ready", "store": {"ok": True, "schema": version}, "components": components}
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+__all__ = ["create_app"]

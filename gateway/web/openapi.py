@@ -1,0 +1,361 @@
+"""The admin API's response models and its OpenAPI 3 document (`GET /api/v1/openapi.json`).
+
+The document is generated from the same pydantic models the handlers parse requests with
+and build responses from, so the two cannot drift apart; `ROUTES` is the one table of
+what each route takes and answers (tests check the app's router against it).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+from pydantic.json_schema import models_json_schema
+
+from gateway.pipeline.enrich import EnrichmentPatch, RejectBody
+from normalizers.report import AreaRef, Report
+
+REF = "#/components/schemas/{model}"
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ErrorDetail(BaseModel):
+    """Every error: a code to act on, a message for people, and details per code."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+
+
+class ErrorBody(Out):
+    error: ErrorDetail
+
+
+class ClaimedDetail(Out):
+    code: Literal["claimed"]
+    message: str
+    holder: str
+    until: datetime
+
+
+class ClaimedError(Out):
+    """409 when another admin holds the report's lease."""
+
+    error: ClaimedDetail
+
+
+class IncompleteDetail(Out):
+    code: Literal["incomplete"]
+    message: str
+    missing: list[Literal["location", "category"]]
+
+
+class IncompleteError(Out):
+    """422 from submit: exactly what the report still needs."""
+
+    error: IncompleteDetail
+
+
+class ReportPage(Out):
+    items: list[Report]
+    next_cursor: str | None
+
+
+class Stats(Out):
+    by_channel: dict[str, int]
+    by_status: dict[str, int]
+    by_owner: dict[str, int]
+    oldest_waiting: dict[str, datetime]
+    by_geo: dict[str, int]
+
+
+class InboxItem(Out):
+    id: str
+    connector: str
+    channel: str
+    external_id: str
+    received_at: datetime
+    stored_at: datetime
+    error: str | None
+    attempts: int
+    payload_base64: str
+    payload_size: int
+
+
+class InboxPage(Out):
+    items: list[InboxItem]
+    next_cursor: str | None
+
+
+class GeocodeSuggestion(Out):
+    lat: float
+    lon: float
+    kelurahan: AreaRef | None
+    kecamatan: AreaRef | None
+    kota: AreaRef | None
+    display_name: str
+    source: str
+    confidence: float
+
+
+class GeocodePage(Out):
+    items: list[GeocodeSuggestion]
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    where: Literal["query", "path", "header"]
+    description: str
+    required: bool = False
+    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    summary: str
+    responses: dict[int, type[BaseModel]]
+    body: type[BaseModel] | None = None
+    params: tuple[Param, ...] = ()
+    public: bool = False
+
+
+ID = Param("id", "path", "The report's id (ULID)", required=True)
+IF_MATCH = Param(
+    "If-Match",
+    "header",
+    "The report's version as last read (428 without it, 412 when stale)",
+    required=True,
+)
+LIST_PARAMS = (
+    Param("limit", "query", "Page size, 1..500 (default 50)", schema={"type": "integer"}),
+    Param("cursor", "query", "next_cursor of the previous page"),
+)
+SEARCH_PARAMS = (
+    Param("status", "query", "One status, or several separated by commas"),
+    Param("channel", "query", "A channel code"),
+    Param("owner", "query", "An owner such as kelurahan:31.71.06.1001"),
+    Param("geo", "query", "true or false", schema={"type": "boolean"}),
+    Param(
+        "attention",
+        "query",
+        "true: only reports flagged for their owner's attention (e.g. the citizen wrote "
+        "again after done); false: only the others",
+        schema={"type": "boolean"},
+    ),
+    Param("kelurahan", "query", "Code of the kelurahan of the report's location"),
+    Param("q", "query", "Text (ticket, title, text, description)"),
+    Param(
+        "since",
+        "query",
+        "RFC 3339; on received_at",
+        schema={"type": "string", "format": "date-time"},
+    ),
+    *LIST_PARAMS,
+)
+E = ErrorBody  # the common error body, for brevity in the table
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "get",
+        "/api/v1/queue",
+        "The enrichment queue in the caller's scope, oldest first",
+        {200: ReportPage, 400: E, 401: E, 403: E},
+        params=(
+            Param("channel", "query", "A channel code"),
+            Param("owner", "query", "An owner"),
+            *LIST_PARAMS,
+        ),
+    ),
+    Route(
+        "get",
+        "/api/v1/reports",
+        "Search reports in scope, newest first",
+        {200: ReportPage, 400: E, 401: E, 403: E},
+        params=SEARCH_PARAMS,
+    ),
+    Route(
+        "get",
+        "/api/v1/reports/{id}",
+        "One report with its history",
+        {200: Report, 401: E, 403: E, 404: E},
+        params=(ID,),
+    ),
+    Route(
+        "patch",
+        "/api/v1/reports/{id}",
+        "Enrich a report (takes or renews the lease)",
+        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: ClaimedError, 412: E, 422: E, 428: E},
+        body=EnrichmentPatch,
+        params=(ID, IF_MATCH),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/claim",
+        "Take a 15-minute lease on the report",
+        {200: Report, 401: E, 403: E, 404: E, 409: ClaimedError},
+        params=(ID,),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/release",
+        "Give the lease back",
+        {200: Report, 401: E, 403: E, 404: E, 409: ClaimedError},
+        params=(ID,),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/submit",
+        "Queue the enriched report for the CRM",
+        {202: Report, 401: E, 403: E, 404: E, 409: ClaimedError, 422: IncompleteError},
+        params=(ID,),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/reject",
+        "Reject with a reason",
+        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: ClaimedError, 422: E},
+        body=RejectBody,
+        params=(ID,),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/reopen",
+        "Put a rejected report back in the queue",
+        {200: Report, 401: E, 403: E, 404: E, 409: E},
+        params=(ID,),
+    ),
+    Route(
+        "post",
+        "/api/v1/reports/{id}/retry",
+        "Send a failed report to the CRM again",
+        {202: Report, 401: E, 403: E, 404: E, 409: E},
+        params=(ID,),
+    ),
+    Route("get", "/api/v1/stats", "Counts in the caller's scope", {200: Stats, 401: E, 403: E}),
+    Route(
+        "get",
+        "/api/v1/inbox",
+        "Raw messages that failed normalization (province)",
+        {200: InboxPage, 400: E, 401: E, 403: E},
+        params=LIST_PARAMS,
+    ),
+    Route(
+        "get",
+        "/api/v1/geocode",
+        "Location suggestions for an address text",
+        {200: GeocodePage, 400: E, 401: E, 403: E},
+        params=(
+            Param("q", "query", "Address text", required=True),
+            Param("limit", "query", "1..20 (default 5)", schema={"type": "integer"}),
+        ),
+    ),
+    Route("get", "/api/v1/openapi.json", "This document", {}, public=True),
+)
+# `retry` is served by gateway/dispatcher.py (CRM delivery) and documented here with the rest.
+
+_STATUS_TEXT = {
+    200: "OK",
+    202: "Accepted",
+    400: "Bad request",
+    401: "No or bad token",
+    403: "Wrong role or scope",
+    404: "Not found (or outside the caller's scope)",
+    409: "Conflict",
+    412: "Stale version",
+    422: "Refused by the rules",
+    428: "If-Match required",
+}
+
+
+def _models() -> list[type[BaseModel]]:
+    seen: dict[str, type[BaseModel]] = {}
+    for route in ROUTES:
+        for model in (*route.responses.values(), *([route.body] if route.body else [])):
+            seen[model.__name__] = model
+    return list(seen.values())
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (JSON Schema 2020-12 dialect, which pydantic emits)."""
+    models = _models()
+    # One schema per model for both directions: responses are what the handlers dump,
+    # bodies what they validate; pydantic names them apart only if they differ.
+    keyed, defs = models_json_schema([(m, "serialization") for m in models], ref_template=REF)
+    schemas = defs.get("$defs", {})
+    ref_of = {m: keyed[(m, "serialization")] for m in models}
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:
+        if route.path == "/api/v1/openapi.json":
+            responses: dict[str, Any] = {
+                "200": {
+                    "description": "OK",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                }
+            }
+        else:
+            responses = {
+                str(status): {
+                    "description": _STATUS_TEXT.get(status, "Answer"),
+                    "content": {"application/json": {"schema": ref_of[model]}},
+                }
+                for status, model in sorted(route.responses.items())
+            }
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "operationId": f"{route.method}_{route.path.removeprefix('/api/v1/')}".replace("/", "_")
+            .replace("{", "")
+            .replace("}", "")
+            .replace(".", "_"),
+            "parameters": [
+                {
+                    "name": p.name,
+                    "in": p.where,
+                    "required": p.required,
+                    "description": p.description,
+                    "schema": p.schema,
+                }
+                for p in route.params
+            ],
+            "responses": responses,
+        }
+        if route.public:
+            operation["security"] = []
+        if route.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref_of[route.body]}},
+            }
+        paths.setdefault(route.path, {})[route.method] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kanal admin API",
+            "version": "1",
+            "description": "The enrichment queue and reports of kanal (CONTRACT §4). "
+            'Errors are {"error": {"code", "message", …}}.',
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+        "paths": paths,
+    }
+
+
+def response_model(method: str, path: str, status: int) -> type[BaseModel] | None:
+    """The documented model of a route's answer (tests validate live answers with it)."""
+    for route in ROUTES:
+        if route.method == method.lower() and route.path == path:
+            return route.responses.get(status)
+    return None
