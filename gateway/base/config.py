@@ -14,35 +14,38 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
+
+from connectors import BY_SECTION
+from connectors.spec import ConnectorConfig, Strict
 
 log = logging.getLogger("kanal.config")
 
-OWNER_PATTERN = re.compile(
-    r"^(province|kota:\d{2}\.\d{2}|kecamatan:\d{2}\.\d{2}\.\d{2}|"
-    r"kelurahan:\d{2}\.\d{2}\.\d{2}\.\d{4}|office:[a-z0-9_]+)$"
-)
 DEFAULT_OFFICES = {
     "balai_kota": "Balai Kota (pendopo)",
     "biro_pemerintahan": "Biro Pemerintahan",
     "inspektorat": "Inspektorat Provinsi DKI Jakarta",
 }
 SECTIONS = ("server", "database", "crm", "offices", "channels", "pipeline", "notify")
+C = TypeVar("C", bound=ConnectorConfig)
 
+# [channels.*]: one section per connector of connectors.ALL that has a configuration.
+if TYPE_CHECKING:
 
-def check_owner(value: str) -> str:
-    if not OWNER_PATTERN.match(value):
-        raise ValueError(
-            "must be province, kota:NN.NN, kecamatan:NN.NN.NN, "
-            "kelurahan:NN.NN.NN.NNNN or office:NAME"
-        )
-    return value
+    class ChannelsConfig(Strict):
+        def __getattr__(self, section: str) -> Any: ...
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+else:
+    ChannelsConfig = create_model(
+        "ChannelsConfig",
+        __base__=Strict,
+        **{
+            section: (connector.config, Field(default_factory=connector.config))
+            for section, connector in BY_SECTION.items()
+        },
+    )
 
 
 class ServerConfig(Strict):
@@ -136,173 +139,7 @@ class PipelineConfig(Strict):
     allow_private_media_hosts: bool = False
     claim_ttl_s: float = Field(default=60.0, gt=0)
 
-
-class ConnectorConfig(Strict):
-    enabled: bool = False
-    owner: str = "province"
-    allow_unsigned: bool = False
-    # Hosts attachments may be fetched from ("*.example.com" = any subdomain); none = none.
-    media_hosts: list[str] = Field(default_factory=list)
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        return check_owner(value)
-
-    # The names of the secret fields this connector needs to verify what it receives.
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ()
-
-
-class SmsTwilioConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("auth_token",)
-    auth_token: str = ""
-    auth_token_file: str = ""
-    account_sid: str = ""
-    media_hosts: list[str] = Field(default_factory=lambda: ["api.twilio.com", "*.twiliocdn.com"])
-    # Outbound SMS (acknowledgements): REST base URL (tests point it at a local fake) and
-    # the sender number when the inbound `To` is not to be used.
-    api_base_url: str = "https://api.twilio.com"
-    from_number: str = ""
-
-
-class SmsVonageConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("signature_secret",)
-    signature_secret: str = ""
-    signature_secret_file: str = ""
-    signature_method: Literal["md5hash", "md5", "sha1", "sha256", "sha512"] = "md5hash"
-    api_key: str = ""
-    api_secret: str = ""
-    api_secret_file: str = ""
-    api_base_url: str = "https://rest.nexmo.com"  # outbound SMS API (tests: a local fake)
-    from_number: str = ""  # sender id for outbound SMS; default: the number the citizen texted
-
-
-class SecretConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("secret",)
-    secret: str = ""
-    secret_file: str = ""
-
-
-class SmsKannelConfig(SecretConfig):
-    sendsms_url: str = ""
-    sendsms_user: str = ""
-    sendsms_password: str = ""
-    sendsms_password_file: str = ""
-
-
-class SmsGenericConfig(SecretConfig):
-    # Optional: where kanal POSTs outbound SMS (JSON {"id","to","from","text"}, signed with
-    # X-Kanal-Signature over the body with `secret`). Empty: no replies through this gateway.
-    reply_url: str = ""
-
-
-class LaporConfig(SecretConfig):
-    poll_endpoint: str = ""
-    poll_token: str = ""
-    poll_token_file: str = ""
-    poll_interval_s: float = Field(default=300.0, gt=0)
-    field_mapping: dict[str, str] = Field(default_factory=dict)
-
-
-class MetaAccount(Strict):
-    channel: Literal["facebook", "instagram"]
-    owner: str = "province"
-    page_token: str = ""
-    page_token_file: str = ""
-
-    @field_validator("owner")
-    @classmethod
-    def _owner(cls, value: str) -> str:
-        return check_owner(value)
-
-
-class MetaConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("app_secret", "verify_token")
-    verify_token: str = ""
-    verify_token_file: str = ""
-    app_secret: str = ""
-    app_secret_file: str = ""
-    accounts: dict[str, MetaAccount] = Field(default_factory=dict)
-    media_hosts: list[str] = Field(
-        default_factory=lambda: ["*.fbcdn.net", "*.cdninstagram.com", "lookaside.fbsbx.com"]
-    )
-    graph_url: str = "https://graph.facebook.com"  # Send API base (tests: a local fake)
-
-
-class TwitterConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("consumer_secret",)
-    consumer_key: str = ""
-    consumer_secret: str = ""
-    consumer_secret_file: str = ""
-    access_token: str = ""
-    access_token_secret: str = ""
-    access_token_secret_file: str = ""
-    bearer_token: str = ""
-    bearer_token_file: str = ""
-    user_id: str = ""
-    mode: Literal["webhook", "polling"] = "webhook"
-    poll_interval_s: float = Field(default=60.0, gt=0)
-    media_hosts: list[str] = Field(
-        default_factory=lambda: ["pbs.twimg.com", "video.twimg.com", "ton.twitter.com"]
-    )
-
-
-class TelegramConfig(ConnectorConfig):
-    SECRET_FIELDS: ClassVar[tuple[str, ...]] = ("bot_token", "secret_token")
-    bot_token: str = ""
-    bot_token_file: str = ""
-    secret_token: str = ""
-    secret_token_file: str = ""
-    mode: Literal["webhook", "polling"] = "webhook"
-    base_url: str = "https://api.telegram.org/bot"
-    base_file_url: str = "https://api.telegram.org/file/bot"
-    # polling: one run long-polls getUpdates for about this long (the scheduler's interval).
-    poll_interval_s: float = Field(default=30.0, ge=1)
     # (media_hosts empty = the host of base_file_url, where getFile's files live)
-
-
-class EmailConfig(ConnectorConfig):
-    # Mail arriving by SMTP is accepted only for these recipients; it needs no secret.
-    recipients: list[str] = Field(default_factory=list)
-    max_message_bytes: int = Field(default=26_214_400, gt=0)
-    imap_host: str = ""
-    imap_port: int = 993
-    imap_ssl: bool = True
-    imap_username: str = ""
-    imap_password: str = ""
-    imap_password_file: str = ""
-    imap_folders: list[str] = Field(default_factory=lambda: ["INBOX"])
-    imap_after: Literal["keep", "flag", "move"] = "flag"
-    imap_move_to: str = "Processed"
-    imap_lookback_days: int = Field(default=0, ge=0)
-    imap_poll_interval_s: float = Field(default=60.0, gt=0)
-    # imap_after = "flag": the flag set on stored mail ("\\Seen" marks it read for people too).
-    imap_flag: str = "$KanalStored"
-    # Wait with IMAP IDLE between polls when the server offers it (new mail in about a second).
-    imap_idle: bool = True
-    imap_timeout_s: float = Field(default=30.0, gt=0)
-    smtp_relay: str = ""
-    from_address: str = ""
-
-
-class MediaConfig(ConnectorConfig):
-    feeds: list[str] = Field(default_factory=list)
-    keywords: list[str] = Field(default_factory=list)
-    poll_interval_s: float = Field(default=900.0, gt=0)
-
-
-class ChannelsConfig(Strict):
-    sms_twilio: SmsTwilioConfig = Field(default_factory=SmsTwilioConfig)
-    sms_vonage: SmsVonageConfig = Field(default_factory=SmsVonageConfig)
-    sms_kannel: SmsKannelConfig = Field(default_factory=SmsKannelConfig)
-    sms_generic: SmsGenericConfig = Field(default_factory=SmsGenericConfig)
-    jaki: SecretConfig = Field(default_factory=SecretConfig)
-    lapor: LaporConfig = Field(default_factory=LaporConfig)
-    meta: MetaConfig = Field(default_factory=MetaConfig)
-    twitter: TwitterConfig = Field(default_factory=TwitterConfig)
-    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
-    email: EmailConfig = Field(default_factory=EmailConfig)
-    media: MediaConfig = Field(default_factory=MediaConfig)
 
 
 class NotifyConfig(Strict):
@@ -345,12 +182,20 @@ class Settings(Strict):
     def office_names(self) -> dict[str, str]:
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}
 
-    def connector(self, name: str) -> ConnectorConfig:
-        section: ConnectorConfig = getattr(self.channels, name)
-        return section
+    def connector(self, section: str) -> ConnectorConfig:
+        """The `[channels.<section>]` of a connector (see connectors.BY_SECTION)."""
+        found: ConnectorConfig = getattr(self.channels, section)
+        return found
+
+    def section(self, kind: type[C]) -> C:
+        """The one `[channels.*]` section of this model, typed."""
+        for name, connector in BY_SECTION.items():
+            if connector.config is kind:
+                return cast(C, getattr(self.channels, name))
+        raise KeyError(kind.__name__)
 
 
-CONNECTOR_NAMES = tuple(ChannelsConfig.model_fields)
+SECTION_NAMES = tuple(BY_SECTION)
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
@@ -434,7 +279,7 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     loaded.warnings += [
         f"{p}: secret given inline; prefer the environment or {p}_file" for p in inline
     ]
-    for name in CONNECTOR_NAMES:
+    for name in SECTION_NAMES:
         section = settings.connector(name)
         if section.enabled and section.allow_unsigned:
             loaded.warnings.append(
@@ -457,8 +302,8 @@ def _inline_secret_paths(data: dict[str, Any]) -> list[str]:
     for name, section in (data.get("channels") or {}).items():
         if not isinstance(section, dict):
             continue
-        model = ChannelsConfig.model_fields.get(name)
-        fields = getattr(model.annotation, "SECRET_FIELDS", ()) if model else ()
+        connector = BY_SECTION.get(name)
+        fields = connector.config.SECRET_FIELDS if connector and connector.config else ()
         found += [f"channels.{name}.{key}" for key in fields if section.get(key)]
     crm = data.get("crm") or {}
     if isinstance(crm, dict) and crm.get("api_key"):
@@ -498,7 +343,7 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str
 def _semantic_problems(settings: Settings) -> list[str]:
     problems = []
     offices = settings.office_names()
-    for name in CONNECTOR_NAMES:
+    for name in SECTION_NAMES:
         section = settings.connector(name)
         owner = section.owner
         if owner.startswith("office:") and owner[7:] not in offices:

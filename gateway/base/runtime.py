@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
+from connectors import BY_NAME
 from connectors.base import RawMessage, WebhookConnector
-from gateway.base.config import CONNECTOR_NAMES, LoadedConfig, Settings
+from gateway.base.config import LoadedConfig, Settings
 from gateway.base.metrics import Metrics
 from gateway.base.registry import build_webhook_connectors
 from gateway.store import Store
@@ -71,8 +72,9 @@ class Runtime:
         owner = message.extra.get("owner") if message.extra else None
         if isinstance(owner, str) and owner:
             return owner
-        if message.connector in CONNECTOR_NAMES:
-            return self.settings.connector(message.connector).owner
+        connector = BY_NAME.get(message.connector)
+        if connector is not None and connector.config_section:
+            return self.settings.connector(connector.config_section).owner
         return "province"
 
 

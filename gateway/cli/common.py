@@ -22,7 +22,7 @@ def config_arg(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def validate_scope(scope: str, loaded: LoadedConfig) -> None:
-    from gateway.base.config import check_owner
+    from connectors.spec import check_owner
 
     try:
         check_owner(scope)

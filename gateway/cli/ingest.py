@@ -10,9 +10,10 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from connectors import BY_NAME
 from connectors.base import ConnectorError, WireRequest
 from gateway.base.config import LoadedConfig
-from gateway.base.registry import WEBHOOK_PATHS, _factories
+from gateway.base.registry import build_webhook_connector
 from gateway.base.runtime import Runtime, build_runtime
 from gateway.cli.common import UsageError, config_arg
 from gateway.intake.mbox import ingest_eml
@@ -28,7 +29,7 @@ def add_parsers(sub: Any) -> None:
 
 
 async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    names = {*WEBHOOK_PATHS.values(), *FILE_INGESTERS}
+    names = {*(c.name for c in BY_NAME.values() if c.webhook), *FILE_INGESTERS}
     if args.connector not in names:
         raise UsageError(f"--connector: one of {', '.join(sorted(names))}")
     runtime = build_runtime(loaded)
@@ -41,8 +42,9 @@ async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
                 created = await FILE_INGESTERS[args.connector](runtime, body, file)
                 summary["stored" if created else "duplicate"] += 1
                 continue
-            connector = _factories(loaded)[args.connector]()
-            path = next(p for p, n in WEBHOOK_PATHS.items() if n == args.connector)
+            spec = BY_NAME[args.connector]
+            connector = build_webhook_connector(loaded, spec)
+            path = spec.webhook
             wire = WireRequest(
                 method="POST",
                 url=f"{loaded.settings.server.public_url}/webhooks/{path}",

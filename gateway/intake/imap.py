@@ -24,7 +24,8 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from prometheus_client import Counter
 
-from gateway.base.config import EmailConfig, read_secret
+from connectors.email.config import EmailConfig
+from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import ComponentState, Runtime
 from gateway.intake.mail import (

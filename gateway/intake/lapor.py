@@ -4,7 +4,7 @@ LAPOR! publishes no integration specification (PROTOCOLS.md §6), so the wire is
 `GET {poll_endpoint}?since=<position>&limit=<n>` with `Authorization: Bearer <poll_token>`,
 answered by `{"records": [...], "next_cursor": "<opaque>" | null, "has_more": bool}`
 (`data` or `items` are read as `records` too). Each record goes through
-`connectors.lapor.map_lapor_record` (the configured `field_mapping`; none = records are
+`connectors.lapor.wire.map_lapor_record` (the configured `field_mapping`; none = records are
 already in the webhook's shape) and the webhook's own parser, and is stored as connector
 `lapor`, intake `poll`: the tracking id is the external id, so a report that came by
 webhook and by poll is stored once. The position is kept in kv_state after each stored
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from connectors.base import MalformedPayload, WireRequest
-from connectors.lapor import LaporConnector, map_lapor_record
+from connectors.lapor.wire import LaporConnector, map_lapor_record
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime

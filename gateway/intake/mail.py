@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from connectors.base import MalformedPayload, WireRequest
-from connectors.email import parse_email
+from connectors.email.wire import parse_email
 from gateway.base.runtime import Runtime
 from gateway.intake.webhooks import malformed_raw, to_new_raw
 from gateway.store import NewRaw, StoredRaw

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.base import MalformedPayload, WireRequest
-from connectors.telegram import ALLOWED_UPDATES, CHANNEL, CONNECTOR, messages_from_update
+from connectors.telegram.wire import ALLOWED_UPDATES, CHANNEL, CONNECTOR, messages_from_update
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime

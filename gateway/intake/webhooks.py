@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from connectors import BY_NAME, WEBHOOK_PATHS
 from connectors.base import (
     ConnectorError,
     MalformedPayload,
@@ -26,7 +27,6 @@ from connectors.base import (
     repaired,
 )
 from gateway.base.errors import error_response
-from gateway.base.registry import WEBHOOK_PATHS
 from gateway.base.runtime import Runtime
 from gateway.store import NewRaw, StoreUnavailable, is_unavailable
 from gateway.store.ids import new_id
@@ -154,19 +154,6 @@ def malformed_raw(name: str, channel: str, wire: WireRequest, intake: str, error
     )
 
 
-CHANNEL_OF = {
-    "sms_twilio": "sms",
-    "sms_vonage": "sms",
-    "sms_kannel": "sms",
-    "sms_generic": "sms",
-    "jaki": "jaki",
-    "lapor": "lapor",
-    "meta": "facebook",
-    "twitter": "twitter",
-    "telegram": "telegram",
-}
-
-
 async def ingest_wire(
     runtime: Runtime,
     connector: WebhookConnector,
@@ -209,7 +196,7 @@ async def _keep_malformed(
     runtime: Runtime, name: str, wire: WireRequest, intake: str, error: str
 ) -> None:
     await runtime.store.writer().submit(
-        [malformed_raw(name, CHANNEL_OF.get(name, name), wire, intake, error)]
+        [malformed_raw(name, BY_NAME[name].channel, wire, intake, error)]
     )
 
 
@@ -277,7 +264,7 @@ def _to_web(answer: WireResponse) -> web.Response:
 
 
 def add_webhook_routes(app: web.Application, runtime: Runtime) -> None:
-    for path, name in WEBHOOK_PATHS.items():
-        handler = make_handler(runtime, name)
+    for path, connector in WEBHOOK_PATHS.items():
+        handler = make_handler(runtime, connector.name)
         app.router.add_route("POST", f"/webhooks/{path}", handler)
         app.router.add_route("GET", f"/webhooks/{path}", handler)

@@ -53,6 +53,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
+from connectors import channels_answered
 from crm_client import RetryPolicy
 from gateway.base.config import Settings
 from gateway.base.runtime import ComponentState, Runtime
@@ -78,9 +79,9 @@ KINDS = ("ack", "done")
 INTERRUPTED = "interrupted; not resent to avoid a duplicate"
 RECENT_WINDOW = timedelta(minutes=15)  # the frequent scan: reports made this recently
 NOISE_THRESHOLD = 0.8
-DESK_CHANNELS = frozenset({"balai_kota", "inspektorat", "walikota", "kecamatan", "kelurahan"})
-CHAT_CHANNELS = frozenset({"telegram", "facebook", "instagram", "twitter"})
-WEBHOOK_ANSWERED = frozenset({"jaki", "lapor"})  # the ticket is in the webhook's response
+DESK_CHANNELS = channels_answered("receipt")  # a printed receipt at the desk
+CHAT_CHANNELS = channels_answered("chat")
+WEBHOOK_ANSWERED = channels_answered("webhook")  # the ticket is in the webhook's response
 MACHINE_LOCALPARTS = re.compile(
     r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|listserv|majordomo)\b",
     re.IGNORECASE,

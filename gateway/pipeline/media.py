@@ -51,8 +51,9 @@ from connectors.sniff import (
     TEXT,
     sniff_content_type,
 )
+from connectors.twitter.config import TwitterConfig
 from crm_client.policy import RetryPolicy
-from gateway.base.config import TwitterConfig, read_secret
+from gateway.base.config import read_secret
 from gateway.base.runtime import Runtime
 from gateway.store import Store, StoreUnavailable
 from gateway.store.schema import media_jobs

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 from sqlalchemy import func, select, text
 
+from connectors import CHANNEL_LABELS
 from gateway.base.runtime import Runtime
 from gateway.pipeline import enrich
 from gateway.store import StaleVersion, scope_contains
@@ -40,22 +41,6 @@ from normalizers.report import Report
 log = logging.getLogger("kanal.admin")
 
 READ_ROLES = ("admin", "viewer")
-CHANNEL_LABELS = {
-    "balai_kota": "Balai Kota",
-    "jaki": "JAKI",
-    "twitter": "X/Twitter",
-    "facebook": "Facebook",
-    "email": "E-mail",
-    "instagram": "Instagram",
-    "sms": "SMS",
-    "inspektorat": "Inspektorat",
-    "walikota": "Walikota",
-    "kecamatan": "Kecamatan",
-    "kelurahan": "Kelurahan",
-    "media": "Media massa",
-    "lapor": "LAPOR!",
-    "telegram": "Telegram",
-}
 STATUS_LABELS = {
     "received": "diterima",
     "pending_enrichment": "menunggu dilengkapi",

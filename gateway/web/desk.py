@@ -31,6 +31,7 @@ from urllib.parse import unquote
 from aiohttp import BodyPartReader, web
 from multidict import MultiDictProxy
 
+from connectors import CHANNEL_LABELS
 from connectors.base import AttachmentRef, RawMessage, Sender, WireRequest
 from connectors.sniff import ALLOWED_UPLOAD_TYPES, PDF, is_image, sniff_content_type
 from gateway.base.runtime import Runtime
@@ -59,14 +60,6 @@ MAX_FILES = 10  # photos and documents together, per report
 MAX_PARTS = 64  # form fields plus files; more is not a browser filling our form
 MAX_FIELD_BYTES = 20_000
 MAX_TEXT_CHARS = 10_000
-CHANNEL_LABELS = {
-    "balai_kota": "Balai Kota (pendopo)",
-    "inspektorat": "Inspektorat",
-    "walikota": "Kantor Walikota",
-    "kecamatan": "Kantor Camat",
-    "kelurahan": "Kantor Lurah",
-    "media": "Media massa",
-}
 _EMAIL = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 # Markup that makes a "photo" or "document" something a browser would run (polyglots).
 _ACTIVE_MARKUP = re.compile(

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from connectors.base import MalformedPayload
-from connectors.email import (
+from connectors.email.wire import (
     MAX_ATTACHMENTS,
     decode_bytes,
     decode_encoded_words,

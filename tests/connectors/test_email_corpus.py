@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import RawMessage
-from connectors.email import parse_email
+from connectors.email.wire import parse_email
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "email"
 EXPECTED: dict[str, dict[str, Any]] = tomllib.loads((CORPUS / "expected.toml").read_text("utf-8"))

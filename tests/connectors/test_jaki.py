@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
-from connectors.jaki import JakiConnector
+from connectors.jaki.wire import JakiConnector
 from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
 
 SECRET = "jaki-secret"

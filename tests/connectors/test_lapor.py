@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, MalformedPayload, RawMessage, Sender, WireRequest
-from connectors.lapor import LaporConnector, map_lapor_record
+from connectors.lapor.wire import LaporConnector, map_lapor_record
 from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
 
 SECRET = "lapor-secret"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
-from connectors.meta import MetaConnector
+from connectors.meta.wire import MetaConnector
 from tests.connectors.signing_social import (
     NOW,
     SocialCase,

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
-from connectors.sms_kannel import KannelConnector, concat_udh
+from connectors.sms_kannel.wire import KannelConnector, concat_udh
 from tests.connectors.signing import NOW, Case, fixture, run_case, wire
 
 SECRET = "s3cret"  # the key= in the fixtures

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
-from connectors.sms_twilio import TwilioConnector, decode_possible_base64
+from connectors.sms_twilio.wire import TwilioConnector, decode_possible_base64
 from tests.connectors.signing import (
     NOW,
     Case,

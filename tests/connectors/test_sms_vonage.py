@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
-from connectors.sms_vonage import VonageConnector, expected_signature
+from connectors.sms_vonage.wire import VonageConnector, expected_signature
 from tests.connectors.signing import NOW, Case, fixture, run_case, vonage_sig, vonage_signed, wire
 
 SECRET = "vonage-signature-secret"

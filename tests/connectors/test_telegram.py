@@ -12,7 +12,7 @@ from telegram import Bot
 from telegram.error import BadRequest, InvalidToken
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
-from connectors.telegram import (
+from connectors.telegram.wire import (
     AttachmentTooLarge,
     TelegramApiError,
     TelegramConnector,

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, MalformedPayload, RawMessage, WireRequest
-from connectors.twitter import (
+from connectors.twitter.wire import (
     RateBudget,
     RateLimited,
     TwitterApiError,

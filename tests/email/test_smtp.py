@@ -10,7 +10,7 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-from connectors.email import parse_email
+from connectors.email.wire import parse_email
 from gateway.store import StoreUnavailable
 from normalizers.photo import exif_gps
 from tests.conftest import need_binary

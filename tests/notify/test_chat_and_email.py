@@ -82,7 +82,7 @@ async def test_messenger_acks_inside_the_24_hour_window_and_skips_outside(
     k = await make_kanal()
     async with FakeMetaGraph(PAGE_TOKEN) as graph:
         meta = k.runtime.settings.channels.meta
-        from gateway.base.config import MetaAccount
+        from connectors.meta.config import MetaAccount
 
         meta.accounts = {PAGE_ID: MetaAccount(channel="facebook", page_token=PAGE_TOKEN)}
         meta.graph_url = graph.base_url

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 from urllib.parse import quote, unquote
 
-from gateway.base.config import TwitterConfig
+from connectors.twitter.config import TwitterConfig
 from gateway.pipeline.media import twitter_signer
 
 URL = "https://ton.twitter.com/1.1/ton/data/dm/1777/1778/AbCd.jpg?size=large"
