@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import WebhookConnector
+from connectors.outbound import Sender
 
 OWNER_PATTERN = re.compile(
     r"^(province|kota:\d{2}\.\d{2}|kecamatan:\d{2}\.\d{2}\.\d{2}|"
@@ -27,6 +29,23 @@ def check_owner(value: str) -> str:
             "kelurahan:NN.NN.NN.NNNN or office:NAME"
         )
     return value
+
+
+def parse_host_port(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
+def read_secret(section: BaseModel, key: str) -> str | None:
+    value = getattr(section, key, "")
+    if value:
+        return str(value)
+    path = getattr(section, f"{key}_file", "")
+    if path:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    return None
 
 
 class Strict(BaseModel):
@@ -90,6 +109,8 @@ class Connector:
     build: Callable[[Any, Secrets], WebhookConnector] | None = None
     # Whether the webhook is served under this configuration (polling modes turn it off).
     serves_webhook: Callable[[Any], bool] = lambda config: True
+    # Builds what answers citizens on this connector's platform (its send.py).
+    sender: Callable[[Any, Secrets], Sender] | None = None
 
     @property
     def channel(self) -> str:

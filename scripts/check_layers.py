@@ -24,7 +24,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("gateway.base",),
     ("gateway.store",),
     ("normalizers",),
-    ("connectors", "crm_client"),
+    ("connectors",),
+    ("crm_client",),  # one HTTP helper (Retry-After) serves the connectors' senders too
 )
 PACKAGES = ("gateway", "connectors", "normalizers", "crm_client")
 SKIP = ("migrations",)  # Alembic's scripts are run by Alembic, not imported

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.email import send
 from connectors.email.config import EmailConfig
 from connectors.spec import Channel, Connector
 
@@ -10,4 +11,5 @@ CONNECTOR = Connector(
     channels=(Channel("email", "E-mail"),),
     answers="email",
     config=EmailConfig,
+    sender=send.sender,
 )

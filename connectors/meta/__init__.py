@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.meta import send
 from connectors.meta.config import MetaConfig
 from connectors.meta.wire import MetaConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -22,4 +23,5 @@ CONNECTOR = Connector(
     config=MetaConfig,
     webhook="meta",
     build=_build,
+    sender=send.sender,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.sms_generic import send
 from connectors.sms_generic.config import SmsGenericConfig
 from connectors.sms_generic.wire import GenericSmsConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -18,4 +19,5 @@ CONNECTOR = Connector(
     config=SmsGenericConfig,
     webhook="sms/generic",
     build=_build,
+    sender=send.sender,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.sms_kannel import send
 from connectors.sms_kannel.config import SmsKannelConfig
 from connectors.sms_kannel.wire import KannelConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -18,4 +19,5 @@ CONNECTOR = Connector(
     config=SmsKannelConfig,
     webhook="sms/kannel",
     build=_build,
+    sender=send.sender,
 )

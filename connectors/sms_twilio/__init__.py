@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.sms_twilio import send
 from connectors.sms_twilio.config import SmsTwilioConfig
 from connectors.sms_twilio.wire import TwilioConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -18,4 +19,5 @@ CONNECTOR = Connector(
     config=SmsTwilioConfig,
     webhook="sms/twilio",
     build=_build,
+    sender=send.sender,
 )

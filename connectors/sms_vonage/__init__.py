@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectors.sms_vonage import send
 from connectors.sms_vonage.config import SmsVonageConfig
 from connectors.sms_vonage.wire import VonageConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -20,4 +21,5 @@ CONNECTOR = Connector(
     config=SmsVonageConfig,
     webhook="sms/vonage",
     build=_build,
+    sender=send.sender,
 )

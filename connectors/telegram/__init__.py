@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.spec import Channel, Connector, Secrets
+from connectors.telegram import send
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.wire import TelegramConnector
 
@@ -19,4 +20,5 @@ CONNECTOR = Connector(
     webhook="telegram",
     build=_build,
     serves_webhook=lambda config: config.mode == "webhook",
+    sender=send.sender,
 )

@@ -1,21 +1,18 @@
-"""Telegram Bot API: webhook secret check, Update → raw messages, and the getUpdates poller.
+"""Telegram's wire: the webhook's secret header, and Update → raw messages (PROTOCOLS §4).
 
-`parse`/`messages_from_updates` are pure and share one mapping; `TelegramPoller` is the
-thin async wrapper around python-telegram-bot's `Bot` (PROTOCOLS §4).
+`parse` (webhook) and `messages_from_updates` (getUpdates, see poll.py) share one mapping.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import mimetypes
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeGuard
 
 from connectors.base import (
     AttachmentRef,
-    ConnectorError,
     Coordinates,
     MalformedPayload,
     RawMessage,
@@ -42,22 +39,6 @@ _FILE_FIELDS = {
 }
 
 log = logging.getLogger(__name__)
-
-
-class TelegramApiError(ConnectorError):
-    """The Bot API refused or failed a poller call; `retry_after` on flood control."""
-
-    reason = "api_error"
-    status = 502
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class AttachmentTooLarge(ConnectorError):
-    reason = "attachment_too_large"
-    status = 413
 
 
 class TelegramConnector:
@@ -293,85 +274,3 @@ def _str(value: Any) -> str:
 
 def _epoch(value: Any, default: datetime) -> datetime:
     return parse_timestamp(value if _is_number(value) else None, default)
-
-
-# --- the poller (python-telegram-bot) -------------------------------------------------------
-
-
-class TelegramPoller:
-    """getUpdates long polling and file downloads through PTB's `Bot`.
-
-    `async with TelegramPoller(token) as poller:` initializes and shuts down the bot.
-    """
-
-    def __init__(
-        self,
-        token: str,
-        *,
-        base_url: str = "https://api.telegram.org/bot",
-        base_file_url: str = "https://api.telegram.org/file/bot",
-        allowed_updates: list[str] | None = None,
-        clock: Any = None,
-    ) -> None:
-        from telegram import Bot
-
-        self.bot = Bot(token, base_url=base_url, base_file_url=base_file_url)
-        self.allowed_updates = allowed_updates or list(ALLOWED_UPDATES)
-        self._now = clock or _utcnow
-
-    async def __aenter__(self) -> TelegramPoller:
-        try:
-            await self._guarded(self.bot.initialize())
-        except TelegramApiError:
-            await self.bot.shutdown()  # close the HTTP pools initialize() opened
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.bot.shutdown()
-
-    async def fetch(
-        self,
-        offset: int | None,
-        timeout: int = 30,  # noqa: ASYNC109 (long-poll seconds)
-    ) -> tuple[list[RawMessage], int | None]:
-        """One getUpdates call; returns messages and the offset to send next time."""
-        updates = await self._guarded(
-            self.bot.get_updates(
-                offset=offset,
-                timeout=timeout,
-                allowed_updates=self.allowed_updates,
-                read_timeout=timeout + 10,
-            )
-        )
-        messages, next_offset = messages_from_updates(
-            [update.to_dict() for update in updates], self._now()
-        )
-        return messages, next_offset if next_offset is not None else offset
-
-    async def download(self, file_id: str, max_bytes: int) -> tuple[bytes, str]:
-        """The file's bytes and a content type guessed from its path (getFile → file URL)."""
-        file = await self._guarded(self.bot.get_file(file_id))
-        if file.file_size is not None and file.file_size > max_bytes:
-            raise AttachmentTooLarge(f"telegram file {file_id} is {file.file_size} bytes")
-        data = bytes(await self._guarded(file.download_as_bytearray()))
-        if len(data) > max_bytes:
-            raise AttachmentTooLarge(f"telegram file {file_id} is {len(data)} bytes")
-        content_type, _ = mimetypes.guess_type(file.file_path or "")
-        return data, content_type or "application/octet-stream"
-
-    async def _guarded(self, call: Any) -> Any:
-        from telegram.error import RetryAfter, TelegramError
-
-        try:
-            return await call
-        except RetryAfter as exc:
-            retry = exc.retry_after
-            seconds = retry.total_seconds() if hasattr(retry, "total_seconds") else float(retry)
-            raise TelegramApiError(f"flood control: {exc}", retry_after=seconds) from exc
-        except TelegramError as exc:
-            raise TelegramApiError(f"Bot API error: {exc}") from exc
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from connectors.spec import Channel, Connector, Secrets
+from connectors.twitter import send
 from connectors.twitter.config import TwitterConfig
 from connectors.twitter.wire import TwitterConnector
 
@@ -22,4 +23,5 @@ CONNECTOR = Connector(
     webhook="twitter",
     build=_build,
     serves_webhook=lambda config: config.mode == "webhook",
+    sender=send.sender,
 )

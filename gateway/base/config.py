@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
+from pydantic import Field, ValidationError, create_model, field_validator
 
 from connectors import BY_SECTION
-from connectors.spec import ConnectorConfig, Strict
+from connectors.spec import ConnectorConfig, Strict, parse_host_port, read_secret
 
 log = logging.getLogger("kanal.config")
 
@@ -198,13 +198,6 @@ class Settings(Strict):
 SECTION_NAMES = tuple(BY_SECTION)
 
 
-def parse_host_port(value: str) -> tuple[str, int]:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{value!r} is not host:port")
-    return host.strip("[]"), int(port)
-
-
 # --- loading -------------------------------------------------------------------------------
 
 
@@ -228,16 +221,6 @@ class LoadedConfig:
     def secret(self, connector: str, key: str) -> str | None:
         """A connector's secret from inline/env value or its `<key>_file`; None when unset."""
         return read_secret(self.settings.connector(connector), key)
-
-
-def read_secret(section: BaseModel, key: str) -> str | None:
-    value = getattr(section, key, "")
-    if value:
-        return str(value)
-    path = getattr(section, f"{key}_file", "")
-    if path:
-        return Path(path).read_text(encoding="utf-8").strip() or None
-    return None
 
 
 EMBEDDED_CONNECTORS = ("sms_generic", "jaki", "lapor", "email")

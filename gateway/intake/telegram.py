@@ -13,11 +13,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from connectors.base import MalformedPayload, WireRequest
-from connectors.telegram.wire import ALLOWED_UPDATES, CHANNEL, CONNECTOR, messages_from_update
+from connectors.telegram.api import TelegramApiError
+from connectors.telegram.poll import MAX_LONG_POLL_S, get_updates, next_offset
+from connectors.telegram.wire import CHANNEL, CONNECTOR, messages_from_update
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime
@@ -28,7 +32,6 @@ log = logging.getLogger("kanal.telegram")
 
 OFFSET_KEY = "telegram:poll_offset"
 PAUSE_KEY = "telegram:poll_paused_until"
-MAX_LONG_POLL_S = 50  # Telegram's own cap is about this; longer just costs a reconnect
 
 
 class TelegramPollError(Exception):
@@ -70,56 +73,44 @@ async def poll_telegram(runtime: Runtime, *, budget_s: float | None = None) -> i
     token = read_secret(section, "bot_token")
     if not token:
         raise TelegramPollError("channels.telegram.bot_token is not set")
-    from telegram import Bot
-    from telegram.error import RetryAfter, TelegramError
-
     budget = budget_s if budget_s is not None else interval_s(runtime)
     deadline = time.monotonic() + budget
     # Where stored payloads say they came from; the token never goes into the store.
     source_url = section.base_url.replace("{token}", "") + "…/getUpdates"
     offset = await store.get_state(OFFSET_KEY)
     stored = 0
-    bot = Bot(token, base_url=section.base_url, base_file_url=section.base_file_url)
-    try:
-        await bot.initialize()
+    async with aiohttp.ClientSession() as session:
         while True:
             timeout = int(min(deadline - time.monotonic(), MAX_LONG_POLL_S))
             if timeout < 0:
                 break
             try:
-                updates = await bot.get_updates(
+                updates = await get_updates(
+                    session,
+                    base_url=section.base_url,
+                    token=token,
                     offset=offset if isinstance(offset, int) else None,
                     timeout=timeout,
-                    allowed_updates=list(ALLOWED_UPDATES),
-                    read_timeout=timeout + 10,
                 )
-            except RetryAfter as exc:
-                retry = exc.retry_after
-                seconds = retry.total_seconds() if isinstance(retry, timedelta) else float(retry)
-                await store.set_state(PAUSE_KEY, time.time() + seconds)
-                log.warning("telegram: flood control, polling paused for %.0fs", seconds)
+            except TelegramApiError as exc:
+                if exc.retry_after is None:
+                    raise TelegramPollError(str(exc)) from None
+                await store.set_state(PAUSE_KEY, time.time() + exc.retry_after)
+                log.warning("telegram: flood control, polling paused for %.0fs", exc.retry_after)
                 break
             if not updates:
                 if timeout == 0:
                     break
                 continue
-            dicts = [u.to_dict() for u in updates]
-            rows = update_rows(dicts, source_url, datetime.now(UTC))
+            rows = update_rows(updates, source_url, datetime.now(UTC))
             if rows:
                 for item in await store.writer().submit(rows):
                     if item.created:
                         stored += 1
                         runtime.metrics.raw_messages_stored.labels(CONNECTOR, "poll").inc()
             # Only after the batch is durably stored: confirms these updates to Telegram.
-            offset = max(u.update_id for u in updates) + 1
+            offset = next_offset(updates, offset if isinstance(offset, int) else None)
             await store.set_state(OFFSET_KEY, offset)
-    except TelegramError as exc:
-        raise TelegramPollError(f"getUpdates: {type(exc).__name__}: {exc}") from None
-    finally:
-        try:
-            await bot.shutdown()
-        except TelegramError as exc:
-            log.debug("telegram bot shutdown: %s", type(exc).__name__)
     if stored:
         log.info("telegram: %d message(s) stored by polling", stored)
     return stored

@@ -49,23 +49,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from connectors import channels_answered
-from crm_client import RetryPolicy
-from gateway.base.config import Settings
-from gateway.base.runtime import ComponentState, Runtime
-from gateway.notify.senders import (
+from connectors.outbound import (
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
     Sender,
     SendError,
     UncertainSendError,
-    build_senders,
 )
+from crm_client import RetryPolicy
+from gateway.base.config import Settings
+from gateway.base.runtime import ComponentState, Runtime
+from gateway.notify.senders import build_senders
 from gateway.store import Store, StoreUnavailable
 from gateway.store.ids import new_id
 from gateway.store.schema import outbound, raw_messages, report_history, reports
@@ -409,13 +410,23 @@ class Notifier:
         self._wake = asyncio.Event()
         self._last_full_scan = 0.0
         self.store.on_new_work.append(self._wake.set)
+        self._session: aiohttp.ClientSession | None = None
 
     def sender_for(self, connector: str) -> Sender | None:
-        return self.senders.get("meta" if connector == "meta" else connector)
+        return self.senders.get(connector)
+
+    def session(self) -> aiohttp.ClientSession:
+        """One HTTP session for every provider: senders take it, they do not own one."""
+        if self._session is None or self._session.closed:
+            timeout = self.notify.timeout_s
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=min(5.0, timeout))
+            )
+        return self._session
 
     async def close(self) -> None:
-        for sender in self.senders.values():
-            await sender.close()
+        if self._session is not None:
+            await self._session.close()
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -725,7 +736,7 @@ class Notifier:
             if message.channel in ("facebook", "instagram"):
                 self._check_meta_window(message)
             async with self.semaphore:
-                provider_id = await sender.send(message)
+                provider_id = await sender.send(self.session(), message)
         except _OutsideWindow as exc:
             await self._settle(row, "skipped", error=str(exc))
             return

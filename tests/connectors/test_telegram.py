@@ -1,4 +1,4 @@
-"""Telegram: secret-token webhook, Update → messages, and getUpdates polling through PTB."""
+"""Telegram: secret-token webhook, Update → messages, and getUpdates polling over aiohttp."""
 
 from __future__ import annotations
 
@@ -12,13 +12,9 @@ from telegram import Bot
 from telegram.error import BadRequest, InvalidToken
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
-from connectors.telegram.wire import (
-    AttachmentTooLarge,
-    TelegramApiError,
-    TelegramConnector,
-    TelegramPoller,
-    messages_from_updates,
-)
+from connectors.telegram.api import TelegramApiError
+from connectors.telegram.poll import get_updates, next_offset
+from connectors.telegram.wire import TelegramConnector, messages_from_updates
 from tests.connectors.signing_social import (
     NOW,
     SocialCase,
@@ -208,10 +204,17 @@ def test_a_batch_of_fifty_updates_with_one_unreadable_still_advances() -> None:
     assert messages_from_updates([], NOW) == ([], None)
 
 
-# --- the poller through python-telegram-bot against the fake Bot API ------------------------
+# --- getUpdates against the fake Bot API ----------------------------------------------------
 
 
-async def test_fetch_long_polls_confirms_with_offset_and_parses_ptb_updates() -> None:
+async def poll(fake: FakeTelegramApi, offset: int | None, timeout: int, token: str = TOKEN):  # type: ignore[no-untyped-def]
+    async with aiohttp.ClientSession() as session:
+        return await get_updates(
+            session, base_url=fake.base_url, token=token, offset=offset, timeout=timeout
+        )
+
+
+async def test_get_updates_long_polls_confirms_with_offset_and_parses_updates() -> None:
     async with FakeTelegramApi(TOKEN) as fake:
         for name in (
             "message__venue.json",
@@ -219,22 +222,21 @@ async def test_fetch_long_polls_confirms_with_offset_and_parses_ptb_updates() ->
             "callback_query.json",
         ):
             fake.add_update(json.loads(tg(name)))
-        async with TelegramPoller(
-            TOKEN, base_url=fake.base_url, base_file_url=fake.base_file_url, clock=lambda: NOW
-        ) as poller:
-            messages, offset = await poller.fetch(None, timeout=0)
-            assert [m.external_id for m in messages] == ["12345:77", "12345:80"]
-            venue, photo = messages
-            assert venue.location_hint == "Pasar Minggu, Jl. Raya Ragunan"
-            assert venue.sender.name == "Sari Wulandari"
-            assert photo.attachments[0].file_id == "AgACa_l"
-            assert photo.extra["chat_type"] == "private"
-            json.dumps([m.to_json() for m in messages])
-            # allowed_updates leaves the callback query out; the offset confirms the rest
-            assert offset == 500006
-            again, same_offset = await poller.fetch(offset, timeout=0)
-            assert again == [] and same_offset == offset
-            assert fake.updates == []  # the offset confirmed them
+        updates = await poll(fake, None, 0)
+        messages, _ = messages_from_updates(updates, NOW)
+        assert [m.external_id for m in messages] == ["12345:77", "12345:80"]
+        venue, photo = messages
+        assert venue.location_hint == "Pasar Minggu, Jl. Raya Ragunan"
+        assert venue.sender.name == "Sari Wulandari"
+        assert photo.attachments[0].file_id == "AgACa_l"
+        assert photo.extra["chat_type"] == "private"
+        json.dumps([m.to_json() for m in messages])
+        # allowed_updates leaves the callback query out; the offset confirms the rest
+        offset = next_offset(updates, None)
+        assert offset == 500006
+        assert await poll(fake, offset, 0) == []
+        assert next_offset([], offset) == offset
+        assert fake.updates == []  # the offset confirmed them
         method, params = fake.calls[-1]
         assert method == "getUpdates"
         assert params["offset"] == 500006 and params["timeout"] == 0
@@ -246,34 +248,17 @@ async def test_fetch_long_polls_confirms_with_offset_and_parses_ptb_updates() ->
         ]
 
 
-async def test_fetch_returns_as_soon_as_an_update_arrives_during_the_long_poll() -> None:
+async def test_get_updates_returns_as_soon_as_an_update_arrives_during_the_long_poll() -> None:
     import asyncio
 
     async with FakeTelegramApi(TOKEN) as fake:
-        async with TelegramPoller(TOKEN, base_url=fake.base_url) as poller:
-            waiting = asyncio.create_task(poller.fetch(None, timeout=5))
-            await asyncio.sleep(0.1)
-            fake.add_update(json.loads(tg("edited_message__live_location.json")))
-            messages, offset = await asyncio.wait_for(waiting, 3)
+        waiting = asyncio.create_task(poll(fake, None, 5))
+        await asyncio.sleep(0.1)
+        fake.add_update(json.loads(tg("edited_message__live_location.json")))
+        updates = await asyncio.wait_for(waiting, 3)
+        messages, _ = messages_from_updates(updates, NOW)
         assert [m.kind for m in messages] == ["edit"]
-        assert offset == 500010
-
-
-async def test_download_resolves_the_file_and_guards_the_size() -> None:
-    async with FakeTelegramApi(TOKEN) as fake:
-        fake.add_file("BQACAgUAAxkBAAIB", b"%PDF-1.7 pengaduan", "documents/file_3.pdf")
-        fake.add_file("AgACa_l", b"\xff\xd8\xff" + b"0" * 5000, "photos/file_1.jpg")
-        async with TelegramPoller(
-            TOKEN, base_url=fake.base_url, base_file_url=fake.base_file_url
-        ) as poller:
-            assert await poller.download("BQACAgUAAxkBAAIB", 1_000_000) == (
-                b"%PDF-1.7 pengaduan",
-                "application/pdf",
-            )
-            with pytest.raises(AttachmentTooLarge):
-                await poller.download("AgACa_l", 1000)
-            with pytest.raises(TelegramApiError):
-                await poller.download("unknown", 1000)
+        assert next_offset(updates, None) == 500010
 
 
 async def test_a_wrong_token_is_refused_like_telegram_does() -> None:
@@ -286,9 +271,10 @@ async def test_a_wrong_token_is_refused_like_telegram_does() -> None:
                 "error_code": 401,
                 "description": "Unauthorized",
             }
-        with pytest.raises(TelegramApiError):
-            async with TelegramPoller("123:wrong", base_url=fake.base_url):
-                pass
+        with pytest.raises(TelegramApiError, match="Unauthorized") as refused:
+            await poll(fake, None, 0, token="123:wrong")
+        assert "123:wrong" not in str(refused.value)
+        assert refused.value.retry_after is None
         bot = Bot("123:wrong", base_url=fake.base_url)
         with pytest.raises(InvalidToken):
             await bot.initialize()
