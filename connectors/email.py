@@ -21,16 +21,14 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from connectors.base import AttachmentRef, Coordinates, MalformedPayload, RawMessage, Sender
-from normalizers.photo import exif_gps
-from normalizers.sniff import OCTET_STREAM, TNEF, is_image, sniff_content_type
+from connectors.base import AttachmentRef, MalformedPayload, RawMessage, Sender
+from normalizers.sniff import OCTET_STREAM, TNEF, sniff_content_type
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 MAX_ATTACHMENTS = 50
 MAX_NESTING = 3  # message/rfc822 inside message/rfc822 …
-MAX_GPS_PROBES = 20  # photos opened to look for EXIF GPS
 MAX_EXTERNAL_ID = 500
 
 TICKET_RE = re.compile(r"\bKNL-[0-9A-Z]{4}-[0-9A-Z]{4}\b", re.IGNORECASE)
@@ -816,20 +814,6 @@ def _external_id(message_id: str | None, date: str | None, sender: str | None, r
     return _fallback_id(date, sender, raw)
 
 
-def _coordinates(attachments: list[AttachmentRef]) -> Coordinates | None:
-    probes = 0
-    for attachment in attachments:
-        if not attachment.data or not is_image(attachment.content_type):
-            continue
-        probes += 1
-        if probes > MAX_GPS_PROBES:
-            return None
-        found = exif_gps(attachment.data)
-        if found:
-            return Coordinates(lat=found[0], lon=found[1], source="exif")
-    return None
-
-
 def _iso_date(value: str | None) -> str | None:
     if not value:
         return None
@@ -954,7 +938,6 @@ def _parse(
         sender=sender,
         text=own_text,
         title=subject,
-        coordinates=_coordinates(harvest.attachments),
         attachments=harvest.attachments,
         in_reply_to=tuple(replies),
         automated=automated,
