@@ -9,7 +9,8 @@ coordinates that came with the message (device GPS, EXIF); a point an officer ty
 citizen's description is an admin location. It is kept in the raw message's
 `extra.officer_location` (and the picked kelurahan in `extra.kelurahan_code`, also added to
 the address hint so the location suggestions find it); the report stays non-geo in the
-owner's queue, where an admin confirms the location.
+owner's queue, where an admin confirms the location. A photo uploaded here is evidence
+that came with the message: its EXIF GPS geo-tags the report as any channel's photo does.
 """
 
 from __future__ import annotations
