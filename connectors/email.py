@@ -22,7 +22,6 @@ from html.parser import HTMLParser
 from typing import Any
 
 from connectors.base import AttachmentRef, MalformedPayload, RawMessage, Sender
-from normalizers.sniff import OCTET_STREAM, TNEF, sniff_content_type
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +29,8 @@ CHANNEL = "email"
 MAX_ATTACHMENTS = 50
 MAX_NESTING = 3  # message/rfc822 inside message/rfc822 …
 MAX_EXTERNAL_ID = 500
+TNEF = "application/ms-tnef"  # winmail.dat: Outlook's wrapper around a message's parts
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
 
 TICKET_RE = re.compile(r"\bKNL-[0-9A-Z]{4}-[0-9A-Z]{4}\b", re.IGNORECASE)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -593,24 +594,21 @@ def _add_attachment(part: EmailMessage, content_type: str, harvest: _Harvest, wh
         return
     data = _payload_bytes(part, harvest, where)
     filename = _filename(part)
-    sniffed = sniff_content_type(data, content_type, filename)
-    # The bytes decide; the declared type survives only for formats we cannot recognise, and
-    # never for the families kanal treats specially (a real image or PDF would have sniffed).
-    chosen = sniffed
-    if sniffed == OCTET_STREAM and not content_type.startswith(("image/", "text/")):
-        if content_type not in ("application/pdf",) and re.fullmatch(
-            r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*", content_type
-        ):
-            chosen = content_type
-    if sniffed == TNEF or content_type == TNEF or (filename or "").lower() == "winmail.dat":
+    # The attachment is carried as declared: what the bytes are is the normalizers' to sniff.
+    if (
+        content_type == TNEF
+        or data.startswith(_TNEF_SIGNATURE)
+        or (filename or "").lower() == "winmail.dat"
+    ):
         harvest.flag("winmail_dat")
     content_id = _raw_header(part, "Content-ID")
-    harvest.attachments.append(AttachmentRef(content_type=chosen, filename=filename, data=data))
+    harvest.attachments.append(
+        AttachmentRef(content_type=content_type, filename=filename, data=data)
+    )
     harvest.attachment_notes.append(
         {
             "filename": filename,
             "declared_type": content_type,
-            "content_type": chosen,
             "size": len(data),
             "content_id": clean_str(content_id).strip("<> ") if content_id else None,
         }
