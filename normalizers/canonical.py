@@ -7,14 +7,15 @@ decided here (phone, geo-tag, category, suggestions, status) is a function of th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from connectors.base import RawMessage
-from connectors.sniff import sniff_content_type
+from connectors.base import Coordinates, RawMessage
 from normalizers.category import Taxonomy, classify, noise_score
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
+from normalizers.photo import photo_coordinates
 from normalizers.places import suggest_locations
 from normalizers.report import (
     AreaRef,
@@ -27,10 +28,13 @@ from normalizers.report import (
     Reporter,
     Suggestions,
 )
+from normalizers.sniff import is_image, sniff_content_type
 from normalizers.text import clean_text
 
 # The parts of one SMS are split mid-word by the network: join them with nothing between.
 _JOIN_BY_GROUP = {"concat": ""}
+# A photo's position is where the citizen stood, a few steps from what they reported.
+EXIF_CONFIDENCE = 0.9
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,61 @@ def area_refs(match: AreaMatch) -> dict[str, AreaRef]:
         "kecamatan": AreaRef(code=match.kecamatan.code, name=match.kecamatan.name),
         "kota": AreaRef(code=match.kota.code, name=match.kota.name),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where coordinates put a report (CONTRACT §5): inside DKI Jakarta they geo-tag it and
+    its kelurahan owns it; outside they are kept, and the report stays non-geo."""
+
+    location: Location
+    owner: str | None  # "kelurahan:<code>" when geo-tagged
+    non_geo_reason: str | None  # "out_of_area" when not
+
+    @property
+    def geo_tagged(self) -> bool:
+        return self.owner is not None
+
+    def as_suggestion(self, evidence: str) -> LocationSuggestion | None:
+        """The place offered to the admin instead of applied; None outside DKI Jakarta."""
+        where = self.location
+        if where.kelurahan is None:
+            return None
+        return LocationSuggestion(
+            kelurahan=where.kelurahan,
+            kecamatan=where.kecamatan,
+            kota=where.kota,
+            lat=where.lat,
+            lon=where.lon,
+            confidence=EXIF_CONFIDENCE,
+            evidence=evidence,
+        )
+
+
+def place(coords: Coordinates, areas: AreaIndex, address: str | None = None) -> Placement:
+    location = Location(
+        lat=coords.lat,
+        lon=coords.lon,
+        source="exif" if coords.source == "exif" else "device",
+        accuracy_m=coords.accuracy_m,
+        address=address,
+    )
+    match = areas.locate(coords.lat, coords.lon)
+    if match is None:
+        return Placement(location, owner=None, non_geo_reason="out_of_area")
+    for key, ref in area_refs(match).items():
+        setattr(location, key, ref)
+    location.precision = "point"
+    return Placement(location, owner=f"kelurahan:{match.kelurahan.code}", non_geo_reason=None)
+
+
+def photo_placement(
+    photos: Iterable[bytes], areas: AreaIndex, address: str | None = None
+) -> Placement | None:
+    """Where the EXIF GPS of the first photo that has one puts the report; None without.
+    The one rule for photos, whether their bytes came with the message or were fetched."""
+    coords = photo_coordinates(photos)
+    return place(coords, areas, address) if coords is not None else None
 
 
 def reporter_of(raw: RawMessage) -> Reporter:
@@ -139,23 +198,20 @@ def build_report(
     coords = next((r.coordinates for r in raws if r.coordinates), None)
     attachments, blobs = attachments_of(raws)
 
-    location = Location(address=(coords.address if coords and coords.address else hint))
-    geo_tagged = False
-    non_geo_reason: str | None = "no_location"
-    owner = channel_owner
+    # Coordinates the device sent with the message win over those in a photo's EXIF.
+    address = coords.address if coords and coords.address else hint
     if coords is not None:
-        location.lat, location.lon = coords.lat, coords.lon
-        location.source = "exif" if coords.source == "exif" else "device"
-        location.accuracy_m = coords.accuracy_m
-        match = areas.locate(coords.lat, coords.lon)
-        if match is None:
-            non_geo_reason = "out_of_area"
-        else:
-            geo_tagged, non_geo_reason = True, None
-            for key, ref in area_refs(match).items():
-                setattr(location, key, ref)
-            location.precision = "point"
-            owner = f"kelurahan:{match.kelurahan.code}"
+        placement: Placement | None = place(coords, areas, address)
+    else:
+        photos = (blob.data for blob in blobs if is_image(blob.content_type))
+        placement = photo_placement(photos, areas, address)
+    non_geo_reason: str | None = "no_location"
+    if placement is None:
+        location = Location(address=address)
+        geo_tagged, owner = False, channel_owner
+    else:
+        location, non_geo_reason = placement.location, placement.non_geo_reason
+        geo_tagged, owner = placement.geo_tagged, placement.owner or channel_owner
 
     matching_text = clean_text(" ".join(p for p in (first.title, text) if p))
     result = classify(matching_text, taxonomy, hint=first.category_hint)

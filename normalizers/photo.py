@@ -1,7 +1,7 @@
 """Photo metadata: GPS coordinates out of EXIF, and EXIF-free copies to hand to the CRM.
 
-Both functions take untrusted bytes. `exif_gps` never raises; `strip_exif` raises only
-`ValueError` (not an image it can re-encode).
+All functions take untrusted bytes. `exif_gps` and `photo_coordinates` never raise;
+`strip_exif` raises only `ValueError` (not an image it can re-encode).
 """
 
 from __future__ import annotations
@@ -9,9 +9,13 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 from PIL import Image, ImageOps
+
+from connectors.base import Coordinates
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +26,7 @@ _LAT_REF, _LAT, _LON_REF, _LON = 1, 2, 3, 4
 # 50 megapixels covers every phone camera in use; Pillow's own limit (about 89 MP, error at
 # twice that) stays in place as a second guard for the rest of the process.
 MAX_PIXELS = 50_000_000
+MAX_GPS_PROBES = 20  # photos of one message opened to look for EXIF GPS
 
 # Formats whose pixels we re-encode in the same format; others become PNG.
 _SAME_FORMAT = {
@@ -103,6 +108,18 @@ def exif_gps(data: bytes) -> tuple[float, float] | None:
     except Exception as exc:
         log.debug("no EXIF GPS: %s: %s", type(exc).__name__, exc)
         return None
+
+
+def photo_coordinates(photos: Iterable[bytes]) -> Coordinates | None:
+    """Where the first of `photos` with an EXIF GPS position was taken (source "exif").
+
+    At most MAX_GPS_PROBES photos are opened: a message of a thousand images costs no more.
+    """
+    for data in islice(photos, MAX_GPS_PROBES):
+        found = exif_gps(data)
+        if found:
+            return Coordinates(lat=found[0], lon=found[1], source="exif")
+    return None
 
 
 def strip_exif(data: bytes) -> tuple[bytes, str]:

@@ -21,17 +21,16 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
-from connectors.base import AttachmentRef, Coordinates, MalformedPayload, RawMessage, Sender
-from connectors.sniff import OCTET_STREAM, TNEF, is_image, sniff_content_type
-from normalizers.photo import exif_gps
+from connectors.base import AttachmentRef, MalformedPayload, RawMessage, Sender
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "email"
 MAX_ATTACHMENTS = 50
 MAX_NESTING = 3  # message/rfc822 inside message/rfc822 …
-MAX_GPS_PROBES = 20  # photos opened to look for EXIF GPS
 MAX_EXTERNAL_ID = 500
+TNEF = "application/ms-tnef"  # winmail.dat: Outlook's wrapper around a message's parts
+_TNEF_SIGNATURE = b"\x78\x9f\x3e\x22"
 
 TICKET_RE = re.compile(r"\bKNL-[0-9A-Z]{4}-[0-9A-Z]{4}\b", re.IGNORECASE)
 _MSGID_RE = re.compile(r"<([^<>\s]+)>")
@@ -595,24 +594,21 @@ def _add_attachment(part: EmailMessage, content_type: str, harvest: _Harvest, wh
         return
     data = _payload_bytes(part, harvest, where)
     filename = _filename(part)
-    sniffed = sniff_content_type(data, content_type, filename)
-    # The bytes decide; the declared type survives only for formats we cannot recognise, and
-    # never for the families kanal treats specially (a real image or PDF would have sniffed).
-    chosen = sniffed
-    if sniffed == OCTET_STREAM and not content_type.startswith(("image/", "text/")):
-        if content_type not in ("application/pdf",) and re.fullmatch(
-            r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*", content_type
-        ):
-            chosen = content_type
-    if sniffed == TNEF or content_type == TNEF or (filename or "").lower() == "winmail.dat":
+    # The attachment is carried as declared: what the bytes are is the normalizers' to sniff.
+    if (
+        content_type == TNEF
+        or data.startswith(_TNEF_SIGNATURE)
+        or (filename or "").lower() == "winmail.dat"
+    ):
         harvest.flag("winmail_dat")
     content_id = _raw_header(part, "Content-ID")
-    harvest.attachments.append(AttachmentRef(content_type=chosen, filename=filename, data=data))
+    harvest.attachments.append(
+        AttachmentRef(content_type=content_type, filename=filename, data=data)
+    )
     harvest.attachment_notes.append(
         {
             "filename": filename,
             "declared_type": content_type,
-            "content_type": chosen,
             "size": len(data),
             "content_id": clean_str(content_id).strip("<> ") if content_id else None,
         }
@@ -816,20 +812,6 @@ def _external_id(message_id: str | None, date: str | None, sender: str | None, r
     return _fallback_id(date, sender, raw)
 
 
-def _coordinates(attachments: list[AttachmentRef]) -> Coordinates | None:
-    probes = 0
-    for attachment in attachments:
-        if not attachment.data or not is_image(attachment.content_type):
-            continue
-        probes += 1
-        if probes > MAX_GPS_PROBES:
-            return None
-        found = exif_gps(attachment.data)
-        if found:
-            return Coordinates(lat=found[0], lon=found[1], source="exif")
-    return None
-
-
 def _iso_date(value: str | None) -> str | None:
     if not value:
         return None
@@ -954,7 +936,6 @@ def _parse(
         sender=sender,
         text=own_text,
         title=subject,
-        coordinates=_coordinates(harvest.attachments),
         attachments=harvest.attachments,
         in_reply_to=tuple(replies),
         automated=automated,

@@ -7,6 +7,7 @@ The `media` service claims jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the sin
 on SQLite), downloads, stores the bytes with the report (`attachments` table, by sha256)
 and marks the attachment `stored`; a failure is retried a few times with backoff and then
 the attachment is marked `unavailable` with the error. The report never waits for this.
+A fetched photo's EXIF GPS may place the report then (`gateway.pipeline.photo_location`).
 
 Downloads are guarded (SSRF): only from the connector's `media_hosts`; never from private,
 loopback, link-local, multicast or otherwise non-global addresses. Host names are resolved
@@ -44,20 +45,23 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from connectors.sniff import (
-    ALLOWED_UPLOAD_TYPES,
-    HTML,
-    OCTET_STREAM,
-    TEXT,
-    sniff_content_type,
-)
 from connectors.twitter.config import TwitterConfig
 from crm_client.policy import RetryPolicy
 from gateway.base.config import read_secret
 from gateway.base.runtime import Runtime
+from gateway.pipeline.photo_location import located_by_photo
 from gateway.store import Store, StoreUnavailable
 from gateway.store.schema import media_jobs
+from normalizers.canonical import Placement, photo_placement
 from normalizers.report import Attachment, HistoryEntry, Report
+from normalizers.sniff import (
+    ALLOWED_UPLOAD_TYPES,
+    HTML,
+    OCTET_STREAM,
+    TEXT,
+    is_image,
+    sniff_content_type,
+)
 
 # Headers that authenticate one GET of a URL on a platform's own media host.
 Signer = Callable[[str], dict[str, str]]
@@ -667,6 +671,9 @@ class MediaWorker:
     async def stored(self, job: Job, data: bytes, content_type: str) -> None:
         digest = hashlib.sha256(data).hexdigest()
         self.metrics.fetched.labels(job.connector).inc()
+        placement = None
+        if is_image(content_type):
+            placement = await asyncio.to_thread(photo_placement, [data], self.runtime.areas)
 
         def change(attachment: Attachment) -> tuple[Attachment, str]:
             return (
@@ -682,7 +689,9 @@ class MediaWorker:
                 f"attachment {job.position} stored ({content_type}, {len(data)} bytes)",
             )
 
-        await self._settle(job, "stored", None, change, blob=(digest, content_type, data))
+        await self._settle(
+            job, "stored", None, change, blob=(digest, content_type, data), placement=placement
+        )
 
     async def _settle(
         self,
@@ -691,8 +700,10 @@ class MediaWorker:
         error: str | None,
         change: Any,
         blob: tuple[str, str, bytes] | None = None,
+        placement: Placement | None = None,
     ) -> None:
-        """Job state, blob and report attachment in one transaction, if the claim holds."""
+        """Job state, blob, report attachment and where a photo places the report in one
+        transaction, if the claim holds."""
         now = self.store.clock()
         async with self.store.write() as conn:
             result = await conn.execute(
@@ -736,6 +747,12 @@ class MediaWorker:
                     ]
                 }
             )
+            if placement is not None:
+                history = await self.store.load_history(conn, report.id)
+                located = located_by_photo(
+                    updated, placement, attachment=job.position, history=history, now=now
+                )
+                updated = located or updated
             await self.store.save_report(conn, updated, report.version)
 
 

@@ -231,22 +231,26 @@ class ReportStore(StoreEngine):
             await self._show_notifications(conn, [report])
             if not with_history:
                 return report
-            rows = await conn.execute(
-                select(report_history)
-                .where(report_history.c.report_id == report_id)
-                .order_by(report_history.c.id)
-            )
-            report.history = [
-                HistoryEntry(
-                    at=r.at,
-                    status=r.status,
-                    by=r.by,
-                    note=r.note,
-                    changes=json.loads(r.changes) if r.changes else None,
-                )
-                for r in rows
-            ]
+            report.history = await self.load_history(conn, report_id)
         return report
+
+    @staticmethod
+    async def load_history(conn: AsyncConnection, report_id: str) -> list[HistoryEntry]:
+        rows = await conn.execute(
+            select(report_history)
+            .where(report_history.c.report_id == report_id)
+            .order_by(report_history.c.id)
+        )
+        return [
+            HistoryEntry(
+                at=r.at,
+                status=r.status,
+                by=r.by,
+                note=r.note,
+                changes=json.loads(r.changes) if r.changes else None,
+            )
+            for r in rows
+        ]
 
     @staticmethod
     async def _show_notifications(conn: AsyncConnection, items: Sequence[Report]) -> None:

@@ -9,7 +9,8 @@ coordinates that came with the message (device GPS, EXIF); a point an officer ty
 citizen's description is an admin location. It is kept in the raw message's
 `extra.officer_location` (and the picked kelurahan in `extra.kelurahan_code`, also added to
 the address hint so the location suggestions find it); the report stays non-geo in the
-owner's queue, where an admin confirms the location.
+owner's queue, where an admin confirms the location. A photo uploaded here is evidence
+that came with the message: its EXIF GPS geo-tags the report as any channel's photo does.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from multidict import MultiDictProxy
 
 from connectors import CHANNEL_LABELS
 from connectors.base import AttachmentRef, RawMessage, Sender, WireRequest
-from connectors.sniff import ALLOWED_UPLOAD_TYPES, PDF, is_image, sniff_content_type
 from gateway.base.runtime import Runtime
 from gateway.intake.webhooks import to_new_raw
 from gateway.store import StoreUnavailable, is_unavailable, scope_contains
@@ -52,6 +52,7 @@ from gateway.web.sessions import (
 )
 from normalizers.geo import AreaMatch
 from normalizers.phone import normalize_phone
+from normalizers.sniff import ALLOWED_UPLOAD_TYPES, PDF, is_image, sniff_content_type
 
 log = logging.getLogger("kanal.desk")
 

@@ -21,6 +21,7 @@ from connectors.email.wire import (
     parse_email,
     strip_quoted,
 )
+from normalizers.canonical import attachments_of
 
 NOW = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 
@@ -220,7 +221,7 @@ def test_winmail_dat_is_flagged_by_its_name_even_when_declared_octet_stream() ->
     assert parsed.attachments[0].filename == "WINMAIL.DAT"
 
 
-def test_the_declared_type_survives_only_when_the_bytes_prove_nothing() -> None:
+def test_attachments_are_carried_as_declared_and_the_report_types_them_by_their_bytes() -> None:
     parsed = parse_email(
         with_attachments(
             [
@@ -233,11 +234,24 @@ def test_the_declared_type_survives_only_when_the_bytes_prove_nothing() -> None:
     )
     assert [a.content_type for a in parsed.attachments] == [
         "application/x-rar-compressed",
+        "image/jpeg",
+        "application/pdf",
+    ]
+    assert parsed.extra["attachments"][2]["declared_type"] == "application/pdf"
+    stored, _ = attachments_of([parsed])
+    assert [a.content_type for a in stored] == [
+        "application/octet-stream",
         "application/octet-stream",
         "image/jpeg",
     ]
-    notes = parsed.extra["attachments"]
-    assert notes[2]["declared_type"] == "application/pdf"
+
+
+def test_winmail_dat_is_flagged_by_its_bytes_whatever_its_name_and_type() -> None:
+    tnef = b"\x78\x9f\x3e\x22" + bytes(40)
+    parsed = parse_email(
+        with_attachments([("application/octet-stream", "lampiran.bin", tnef)]), received_at=NOW
+    )
+    assert "winmail_dat" in parsed.extra["flags"]
 
 
 def test_attachment_names_lose_their_directories() -> None:

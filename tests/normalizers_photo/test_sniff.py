@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from connectors.sniff import ALLOWED_UPLOAD_TYPES, is_image, sniff_content_type
+from normalizers.sniff import ALLOWED_UPLOAD_TYPES, is_image, sniff_content_type
 
 
 def image(fmt: str) -> bytes:
