@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from gateway.enrich import live_lease
+from gateway.pipeline.enrich import live_lease
 from normalizers.canonical import Placement
 from normalizers.report import HistoryEntry, Report
 

@@ -49,6 +49,7 @@ def test_the_check_finds_upward_and_sibling_imports_and_cycles(tmp_path):
             "normalizers/__init__.py": "",
             "normalizers/phone.py": "x = 1\n",
             "crm_client/__init__.py": "",
+            "gateway/web/old.py": "def f():\n    from gateway.enrich import rules\n",
         },
     )
     problems = load_checker().check(tmp_path)
@@ -58,3 +59,6 @@ def test_the_check_finds_upward_and_sibling_imports_and_cycles(tmp_path):
     assert any("sibling room: gateway.notify.worker" in p for p in problems)
     assert any("higher layer: normalizers.phone" in p for p in problems)
     assert any(p.startswith("import cycle:") and "gateway.store.a" in p for p in problems)
+    assert any(
+        "gateway/web/old.py:2" in p and "does not exist: gateway.enrich" in p for p in problems
+    )
