@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from connectors.base import MalformedPayload, WireRequest
+from connectors.lapor.poll import fetch_page
 from connectors.lapor.wire import LaporConnector, map_lapor_record
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
@@ -31,29 +32,8 @@ from gateway.store import NewRaw
 log = logging.getLogger("kanal.lapor")
 
 POSITION_KEY = "lapor:poll_position"
-PAGE_SIZE = 100
 MAX_PAGES_PER_RUN = 50
 TIMEOUT_S = 30.0
-
-
-class LaporPollError(Exception):
-    """The LAPOR! API answered something other than a page of records."""
-
-
-def records_of(page: Any) -> tuple[list[Any], str | None, bool | None]:
-    """(records, next cursor, has_more) of one answer; raises LaporPollError."""
-    if not isinstance(page, dict):
-        raise LaporPollError("answer is not a JSON object")
-    records = next((page[k] for k in ("records", "data", "items") if k in page), None)
-    if not isinstance(records, list):
-        raise LaporPollError("answer has no records list")
-    cursor = page.get("next_cursor", page.get("next"))
-    has_more = page.get("has_more")
-    return (
-        records,
-        (str(cursor) if cursor not in (None, "") else None),
-        (bool(has_more) if has_more is not None else None),
-    )
 
 
 def record_rows(records: list[Any], mapping: dict[str, str], url: str, now: Any) -> list[NewRaw]:
@@ -91,26 +71,14 @@ async def poll_lapor(runtime: Runtime) -> int:
     mapping = dict(settings.field_mapping)
     if mapping:
         map_lapor_record({}, mapping)  # a bad mapping is a configuration error: fail loudly
-    headers = {"Accept": "application/json", "User-Agent": "kanal-lapor-poller/1"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     position = await runtime.store.get_state(POSITION_KEY)
     created = 0
     timeout = aiohttp.ClientTimeout(total=TIMEOUT_S)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         for _ in range(MAX_PAGES_PER_RUN):
-            params = {"limit": str(PAGE_SIZE)}
-            if position:
-                params["since"] = str(position)
-            async with session.get(endpoint, params=params, headers=headers) as response:
-                if response.status != 200:
-                    raise LaporPollError(f"HTTP {response.status} from the LAPOR! API")
-                try:
-                    page = await response.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError) as exc:
-                    raise LaporPollError(f"answer is not JSON: {exc}") from None
-            records, cursor, has_more = records_of(page)
-            rows = record_rows(records, mapping, str(response.url), runtime.store.clock())
+            page = await fetch_page(session, endpoint, token, position)
+            records, cursor, has_more = page.records, page.cursor, page.has_more
+            rows = record_rows(records, mapping, page.url, runtime.store.clock())
             if rows:
                 stored = await runtime.store.writer().submit(rows)
                 new = sum(1 for s in stored if s.created)

@@ -1,6 +1,6 @@
 """X (Twitter) polling of DMs and mentions, when `channels.twitter.mode = "polling"`.
 
-`connectors.twitter.wire.TwitterPoller` (tweepy, synchronous) runs in a worker thread. Its
+`connectors.twitter.poll.TwitterPoller` (tweepy, synchronous) runs in a worker thread. Its
 positions live in kv_state under `twitter:poll`: the DM walk's pagination state, the
 mentions' `since_id`, the times of recent `/2/dm_events` calls (the 15-per-15-minutes
 budget survives restarts and replica changes), and, after a 429, the time until which each
@@ -17,13 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors.base import MalformedPayload, RawMessage, WireRequest
-from connectors.twitter.wire import (
-    CONNECTOR,
-    RateBudget,
-    RateLimited,
-    TwitterApiError,
-    TwitterPoller,
-)
+from connectors.twitter.poll import RateBudget, TwitterPoller
+from connectors.twitter.wire import CONNECTOR, RateLimited, TwitterApiError
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime

@@ -14,12 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, MalformedPayload, RawMessage, WireRequest
+from connectors.twitter.poll import RateBudget, TwitterPoller
 from connectors.twitter.wire import (
-    RateBudget,
     RateLimited,
     TwitterApiError,
     TwitterConnector,
-    TwitterPoller,
     messages_from_dm_events,
     messages_from_mentions,
 )

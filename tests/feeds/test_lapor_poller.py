@@ -11,7 +11,8 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from connectors.base import kanal_signature
-from gateway.intake.lapor import POSITION_KEY, LaporPollError, poll_lapor
+from connectors.lapor.poll import LaporPollError
+from gateway.intake.lapor import POSITION_KEY, poll_lapor
 from gateway.store.schema import raw_messages
 from tests.conftest import SECRETS
 
