@@ -5,34 +5,13 @@ sender wrote."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from aiosmtpd.controller import Controller
-
-from tests.conftest import free_port
-from tests.email.conftest import SENDER, all_reports, message, send
+from tests.email.conftest import SENDER, all_reports, mail_settings, message, send
 from tests.notify.helpers import arrive, notification, notifier
-from tests.notify.test_chat_and_email import TRUSTED_MX, Sink, mail, passed
+from tests.notify.test_chat_and_email import TRUSTED_MX, mail, passed
 
 FORGED_SUBJECT = "Menangkan hadiah di http://evil.example/klik"
-
-
-@pytest.fixture
-def relay() -> Iterator[tuple[Sink, int]]:
-    """The outgoing mail relay kanal hands its acknowledgements to (aiosmtpd on loopback)."""
-    sink, port = Sink(), free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
-
-
-def mail_settings(port: int, more: str = "") -> str:
-    return f'smtp_relay = "127.0.0.1:{port}"\ntrusted_authserv_ids = ["{TRUSTED_MX}"]\n{more}'
 
 
 async def notify_all(k: Any) -> None:
