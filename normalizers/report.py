@@ -103,6 +103,8 @@ class FollowUp(Model):
     text: str
     attachments: list[Attachment] = Field(default_factory=list)
     raw_message_id: str | None = None
+    # Who sent it (the report's reporter: CONTRACT §4); None on follow-ups stored before.
+    sender: Reporter | None = None
 
 
 class Delivery(Model):

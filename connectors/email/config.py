@@ -31,3 +31,7 @@ class EmailConfig(ConnectorConfig):
     imap_timeout_s: float = Field(default=30.0, gt=0)
     smtp_relay: str = ""
     from_address: str = ""
+    # Mail hosts whose Authentication-Results headers kanal believes (RFC 8601 authserv-ids):
+    # only mail they passed (DMARC, or SPF/DKIM aligned with From) is answered. Empty: no
+    # mail is answered, so a forged From never gets kanal's mail (connectors/email/auth.py).
+    trusted_authserv_ids: list[str] = Field(default_factory=list)

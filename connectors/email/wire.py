@@ -22,6 +22,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 from connectors.base import AttachmentRef, MalformedPayload, RawMessage, Sender
+from connectors.email.auth import MAX_HEADER_CHARS, MAX_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -171,9 +172,23 @@ def _raw_header(msg: EmailMessage, name: str) -> str | None:
     lowered = name.lower()
     for key, value in msg.raw_items():
         if key.lower() == lowered:
-            text = value if isinstance(value, str) else str(value)
-            return re.sub(r"\r?\n[ \t]", " ", text).strip()
+            return _unfold(value)
     return None
+
+
+def _unfold(value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    return re.sub(r"\r?\n[ \t]", " ", text).strip()
+
+
+def _raw_headers(msg: EmailMessage, name: str, limit: int) -> list[str]:
+    """Every value of a repeated header (e.g. Authentication-Results), topmost first, cleaned."""
+    lowered = name.lower()
+    found: list[str] = []
+    for key, value in msg.raw_items():
+        if key.lower() == lowered and len(found) < limit:
+            found.append(clean_str(_unfold(value))[:MAX_HEADER_CHARS])
+    return found
 
 
 def _text_header(msg: EmailMessage, name: str, defects: list[str]) -> str | None:
@@ -922,6 +937,8 @@ def _parse(
         "body_chars": len(full_text),
         "quote_cut": cut,
         "attachments": harvest.attachment_notes,
+        # The receiving MTA's verdict on the sender (connectors/email/auth.py decides).
+        "authentication_results": _raw_headers(msg, "Authentication-Results", MAX_HEADERS),
     }
     if reply_to and reply_to != [sender.user_id]:
         extra["reply_to"] = reply_to

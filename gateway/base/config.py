@@ -158,6 +158,7 @@ class NotifyConfig(Strict):
     scan_interval_s: float = Field(default=30.0, gt=0)  # the whole look-back window, done news
     per_hour: int = Field(default=3, ge=1)  # messages per recipient, counted from `outbound`
     per_day: int = Field(default=10, ge=1)
+    ack_per_day: int = Field(default=5, ge=1)  # acknowledgements per recipient a day
     max_attempts: int = Field(default=8, ge=1)
     retry_base_s: float = Field(default=10.0, gt=0)
     retry_max_delay_s: float = Field(default=1800.0, gt=0)

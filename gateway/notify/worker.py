@@ -55,6 +55,7 @@ from sqlalchemy import and_, func, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from connectors import channels_answered
+from connectors.email.auth import sender_verified
 from connectors.outbound import (
     OutboundMessage,
     PermanentSendError,
@@ -260,6 +261,13 @@ def _plan_email(
         return _skip(report, "own_address")  # a loop through our own mailbox
     if MACHINE_LOCALPARTS.match(address.split("@", 1)[0]):
         return _skip(report, "automated")
+    # Backscatter: anyone can write any From. Only mail the receiving MTA vouched for is
+    # answered; nothing of an unverified message (not even its subject) is ever sent back.
+    verdict = sender_verified(
+        extra.get("authentication_results") or [], address, email.trusted_authserv_ids
+    )
+    if not verdict.verified:
+        return _skip(report, "sender_not_verified", f"email:{address}")
     written_to = [a for a in extra.get("to") or [] if a in ours]
     sender = (
         email.from_address
@@ -271,9 +279,6 @@ def _plan_email(
     ancestors = [f"<{i}>" for i in raw.get("in_reply_to") or [] if i][-20:]
     references = " ".join(dict.fromkeys([*reversed(ancestors[1:]), *ancestors[:1], parent]))
     domain = sender.split("@", 1)[1] if "@" in sender else "kanal.invalid"
-    subject = (report.title or "").strip()
-    # A citizen's "Re: x" stays "Re: x", not "Re: Re: x".
-    subject = re.sub(r"^(re|aw|bls|balas)\s*:\s*", "", subject, flags=re.IGNORECASE) or "Laporan"
     return Plan(
         "queued",
         "email",
@@ -282,7 +287,6 @@ def _plan_email(
         address,
         meta={
             "from": sender,
-            "subject_base": subject,
             "in_reply_to": parent or None,
             "references": references.strip() or None,
             "domain": domain,
@@ -297,7 +301,7 @@ def render_body(
     values = {"ticket": report.ticket, "track_url": track_url(settings, report.ticket)}
     meta = dict(plan.meta)
     if family == "email":
-        values["subject"] = str(meta.pop("subject_base", "") or "Laporan")
+        # A neutral subject with the ticket: the citizen's own subject is never echoed.
         meta["subject"] = templates.render(kind, "email_subject", **values)
         meta["message_id"] = f"<{kind}.{report.id.lower()}@{meta.pop('domain', 'kanal.invalid')}>"
     return templates.render(kind, family, **values), meta
@@ -586,8 +590,10 @@ class Notifier:
         made: list[tuple[str, str, str]] = []  # (channel, state, reason)
         for report, plan in planned:
             state, reason = plan.state, plan.reason
-            if state == "queued" and self._over_limit(conn, plan.recipient, now):
-                state, reason = "skipped", "rate_limited"
+            if state == "queued":
+                limited = self._over_limit(conn, plan.recipient, kind, now)
+                if limited is not None:
+                    state, reason = "skipped", limited
             body, meta = "", dict[str, Any]()
             if state == "queued":
                 body, meta = render_body(plan, report, kind, self.templates, self.settings)
@@ -615,7 +621,8 @@ class Notifier:
             made.append((plan.channel, state, reason or ""))
         return made
 
-    def _over_limit(self, conn: Connection, recipient: str, now: datetime) -> bool:
+    def _over_limit(self, conn: Connection, recipient: str, kind: str, now: datetime) -> str | None:
+        """Why one more message of `kind` to `recipient` would be too many, else None."""
         if self.store.dialect == "postgresql":
             # Two replicas recording for one citizen at once must not both see room left.
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _advisory_key(recipient)})
@@ -623,13 +630,18 @@ class Notifier:
             select(
                 func.count().filter(outbound.c.created_at >= now - timedelta(hours=1)),
                 func.count(),
+                func.count().filter(outbound.c.kind == "ack"),
             ).where(
                 outbound.c.recipient == recipient,
                 outbound.c.created_at >= now - timedelta(days=1),
                 outbound.c.state.in_(COUNTED_STATES),
             )
         ).one()
-        return int(row[0] or 0) >= self.notify.per_hour or int(row[1] or 0) >= self.notify.per_day
+        if int(row[0] or 0) >= self.notify.per_hour or int(row[1] or 0) >= self.notify.per_day:
+            return "rate_limited"
+        if kind == "ack" and int(row[2] or 0) >= self.notify.ack_per_day:
+            return "rate_limited:ack_per_day"
+        return None
 
     # --- lapsed claims ----------------------------------------------------------------------
 

@@ -10,6 +10,11 @@ gathers: the next message starts a new one. Telegram albums ("album:…", one up
 photo) gather the same way, captions joined and photos appended; an album in a private
 chat belongs to that chat's conversation.
 
+Only the reporter can feed a report this way (CONTRACT §4): a conversation's key names the
+chat user (Meta and X "dm:<channel>:<page or account>:<user>", Telegram "dm:telegram:<private
+chat>", whose id is the user's), and an album is one user's; every follow-up records its
+sender.
+
 An unsent message (Meta `is_deleted`, kind "delete") is recorded on the report of the
 message it removes; edits (Telegram live locations) stay ignored.
 
@@ -262,6 +267,7 @@ def _gather(
                 text=message.text,
                 attachments=alone.attachments,
                 raw_message_id=raw_id,
+                sender=alone.reporter,
             )
             entry = HistoryEntry(
                 at=now,

@@ -27,7 +27,7 @@ from gateway.store.ids import new_id
 from normalizers.canonical import build_report
 from normalizers.category import Taxonomy
 from normalizers.geo import AreaIndex
-from normalizers.report import Report
+from normalizers.report import DuplicateSuggestion, Report
 
 log = logging.getLogger("kanal.pipeline")
 SETTLE_CHUNK = 16  # reports per settling transaction
@@ -191,6 +191,7 @@ class Pipeline:
         created, held, failed, ignored = out.created, out.held, out.failed, out.ignored
         follow_ups, group_keys = out.follow_ups, out.group_keys
         made_here: dict[str, str] = {}  # external id / ticket → report id, for this batch
+        made_reports: dict[str, Report] = {}  # report id → report, for this batch
         slice_started = time.perf_counter()
         for row in rows:
             # Normalizing is CPU work on the event loop: in slices of a few milliseconds.
@@ -215,11 +216,14 @@ class Pipeline:
                     # message; they never become reports of their own.
                     ignored.append((row["id"], f"{message.kind} of an earlier message"))
                     continue
+                duplicate: DuplicateSuggestion | None = None
                 if threads_by_email(message):
                     found = await thread_follow_up(
-                        self.store, message, row["id"], self._now(), made_here
+                        self.store, message, row["id"], self._now(), made_here, made_reports
                     )
-                    if found is not None:
+                    if isinstance(found, DuplicateSuggestion):
+                        duplicate = found  # someone else's reply: a report of its own
+                    elif found is not None:
                         follow_ups.append(found)
                         continue
                 joined = await self.conversations.follow_up(
@@ -238,8 +242,11 @@ class Pipeline:
                     areas=self.areas,
                     taxonomy=self.taxonomy,
                 )
+                if duplicate is not None:
+                    normalized.report.suggestions.duplicate_of.append(duplicate)
                 created.append(([row["id"]], normalized.report, normalized.blobs))
                 made_here[message.external_id] = made_here[row["ticket"]] = normalized.report.id
+                made_reports[normalized.report.id] = normalized.report
                 group_keys[normalized.report.id] = self.conversations.note_created(
                     made_here, message, normalized.report
                 )

@@ -36,7 +36,8 @@ def report_view(
     """A report as this caller may see it: a confidential identity only for the province."""
     now = now or datetime.now(UTC)
     if report.confidential and principal.scope != "province":
-        report = report.model_copy(update={"reporter": Reporter()})
+        hidden = [f.model_copy(update={"sender": None}) for f in report.follow_ups]
+        report = report.model_copy(update={"reporter": Reporter(), "follow_ups": hidden})
     if report.lease is not None and report.lease.until <= now:
         report = report.model_copy(update={"lease": None})
     return report.model_dump(mode="json")

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from tests.conftest import free_port, need_binary
 from tests.fakes.dovecot import PASSWORD, USER, Dovecot
+from tests.notify.test_chat_and_email import TRUSTED_MX, Sink
 
 RECIPIENT = "pengaduan@jakarta.go.id"
 SENDER = "warga@example.id"
@@ -102,6 +104,23 @@ async def mail_kanal(make_kanal: Any) -> AsyncIterator[Any]:
     for server in servers:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+def relay() -> Iterator[tuple[Sink, int]]:
+    """The outgoing mail relay kanal hands its acknowledgements to (aiosmtpd on loopback)."""
+    sink, port = Sink(), free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield sink, port
+    finally:
+        controller.stop()
+
+
+def mail_settings(port: int, more: str = "") -> str:
+    """[channels.email] keys for acknowledgements through `relay`, trusting TRUSTED_MX."""
+    return f'smtp_relay = "127.0.0.1:{port}"\ntrusted_authserv_ids = ["{TRUSTED_MX}"]\n{more}'
 
 
 @pytest.fixture

@@ -145,7 +145,21 @@ class Sink:
         return "250 Message accepted for delivery"
 
 
-def mail(automated: str | None = None, sender: str = "budi@example.id") -> RawMessage:
+TRUSTED_MX = "mx.jakarta.go.id"  # channels.email.trusted_authserv_ids of these tests
+
+
+def passed(sender: str, authserv_id: str = TRUSTED_MX) -> str:
+    """An Authentication-Results value saying the sender's domain passed DMARC."""
+    return f"{authserv_id}; dmarc=pass header.from={sender.rsplit('@', 1)[-1]}"
+
+
+def mail(
+    automated: str | None = None,
+    sender: str = "budi@example.id",
+    authentication_results: tuple[str, ...] | None = None,
+) -> RawMessage:
+    """A citizen's reply by e-mail; by default one the trusted mail host verified."""
+    results = [passed(sender)] if authentication_results is None else list(authentication_results)
     return RawMessage(
         connector="email",
         channel="email",
@@ -156,7 +170,11 @@ def mail(automated: str | None = None, sender: str = "budi@example.id") -> RawMe
         title="Re: Jalan rusak",
         in_reply_to=("older@example.id",),
         automated=automated,
-        extra={"to": ["pengaduan@jakarta.go.id"], "message_id": None},
+        extra={
+            "to": ["pengaduan@jakarta.go.id"],
+            "message_id": None,
+            "authentication_results": results,
+        },
     )
 
 
@@ -172,6 +190,7 @@ async def test_an_email_is_answered_in_its_thread_from_the_official_address(
         section = k.runtime.settings.channels.email
         section.recipients = ["pengaduan@jakarta.go.id"]
         section.smtp_relay = f"127.0.0.1:{port}"
+        section.trusted_authserv_ids = [TRUSTED_MX]
         report = await arrive(k, mail())
         bounce = await arrive(k, mail(automated="auto-submitted: auto-replied"))
         daemon = await arrive(k, mail(sender="mailer-daemon@example.id"))
@@ -186,7 +205,7 @@ async def test_an_email_is_answered_in_its_thread_from_the_official_address(
     parsed = email.message_from_bytes(content, policy=email.policy.default)
     assert parsed["In-Reply-To"] == f"<{report.external_id}>"
     assert parsed["References"].split() == ["<older@example.id>", f"<{report.external_id}>"]
-    assert parsed["Subject"] == f"Re: Jalan rusak [{report.ticket}]"
+    assert parsed["Subject"] == f"Laporan Anda diterima [{report.ticket}]"
     assert parsed["From"] == "pengaduan@jakarta.go.id"
     assert parsed["Auto-Submitted"] == "auto-replied"
     assert report.ticket in parsed.get_content()
