@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.notify import Notifier
+from gateway.notify.worker import Notifier
 from tests.email.conftest import SENDER, all_reports, mail_settings, message, send
 from tests.notify.test_chat_and_email import passed
 from tests.notify.test_done_news import mark_done
