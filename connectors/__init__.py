@@ -15,7 +15,7 @@ from connectors import (
     email,
     jaki,
     lapor,
-    media,
+    media_feed,
     meta,
     sms_generic,
     sms_kannel,
@@ -37,7 +37,7 @@ ALL: tuple[Connector, ...] = (
     twitter.CONNECTOR,
     telegram.CONNECTOR,
     email.CONNECTOR,
-    media.CONNECTOR,
+    media_feed.CONNECTOR,
     desk.DESK,
     desk.CLIPPING,
 )

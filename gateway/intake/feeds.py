@@ -3,36 +3,30 @@
 Each feed is fetched with a conditional GET (ETag / Last-Modified kept in kv_state). An item
 is taken in as a `media` report (connector `media_feed`, external id = guid or link) when it
 names a complaint word from `channels.media.keywords` AND a Jakarta place from the
-gazetteer; the (connector, external id) key keeps it from ever being taken twice.
-Feeds are parsed with the standard library; a document with a DOCTYPE or ENTITY is refused
-outright (no entity expansion, no billion laughs).
+gazetteer; the (connector, external id) key keeps it from ever being taken twice. The feed
+itself is fetched and read by connectors/media_feed (no DOCTYPE, no entity expansion).
 """
 
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from functools import cache
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from connectors.base import MalformedPayload, RawMessage, Sender, WireRequest, parse_timestamp
+from connectors.base import MalformedPayload, WireRequest
+from connectors.media_feed.poll import fetch_feed
+from connectors.media_feed.wire import CONNECTOR, FeedError, item_message, parse_feed
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime
 from gateway.intake.webhooks import malformed_raw, to_new_raw
 from normalizers.geo import AreaIndex, name_key
 
 log = logging.getLogger("kanal.feeds")
-
-CONNECTOR = "media_feed"
 
 
 @dataclass
@@ -42,133 +36,8 @@ class FeedCounts:
     not_modified: dict[str, int] = field(default_factory=dict)
 
 
-MAX_FEED_BYTES = 5 * 1024 * 1024
-MAX_ITEMS = 500
 FETCH_TIMEOUT_S = 30.0
-_DOCTYPE = re.compile(rb"<!\s*(?:DOCTYPE|ENTITY)", re.I)
-_TAGS = re.compile(r"<[^>]*>")
 _WORDS = re.compile(r"[0-9a-z]+")
-
-
-class FeedError(Exception):
-    """A feed that cannot be read (bad XML, DOCTYPE, not RSS/Atom, too large)."""
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    guid: str | None
-    link: str | None
-    title: str
-    summary: str
-    published: datetime | None
-    xml: bytes  # the item as it appeared in the feed, kept as the raw payload
-
-    @property
-    def external_id(self) -> str | None:
-        key = self.guid or self.link
-        if not key:
-            return None
-        # The dedupe column holds 255 characters; a longer id is kept as its digest.
-        return key if len(key) <= 255 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
-
-
-# --- parsing --------------------------------------------------------------------------------
-
-
-def _local(tag: Any) -> str:
-    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
-
-
-def _child(element: ET.Element, *names: str) -> ET.Element | None:
-    for child in element:
-        if _local(child.tag) in names:
-            return child
-    return None
-
-
-def _text(element: ET.Element | None) -> str:
-    if element is None:
-        return ""
-    return "".join(element.itertext()).strip()
-
-
-def plain(markup: str) -> str:
-    """Feed HTML (escaped or not) as plain text."""
-    return " ".join(html.unescape(_TAGS.sub(" ", html.unescape(markup))).split())
-
-
-def _when(value: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        when = parsedate_to_datetime(value)  # RSS: RFC 822
-    except (TypeError, ValueError, IndexError):
-        try:
-            when = parse_timestamp(value, datetime.min)  # Atom: RFC 3339
-        except MalformedPayload:
-            return None
-        if when == datetime.min:
-            return None
-    return when if when.tzinfo else None
-
-
-def _atom_link(entry: ET.Element) -> str | None:
-    fallback = None
-    for child in entry:
-        if _local(child.tag) == "link" and child.get("href"):
-            if child.get("rel", "alternate") == "alternate":
-                return child.get("href")
-            fallback = fallback or child.get("href")
-    return fallback
-
-
-def parse_feed(body: bytes) -> tuple[str, list[FeedItem]]:
-    """(feed title, items) of an RSS or Atom document; raises FeedError."""
-    if len(body) > MAX_FEED_BYTES:
-        raise FeedError("feed is larger than 5 MB")
-    if _DOCTYPE.search(body):
-        raise FeedError("feed has a DOCTYPE or ENTITY declaration; refused")
-    try:
-        # DOCTYPE/ENTITY were refused above, and ElementTree never fetches external entities.
-        root = ET.fromstring(body)  # noqa: S314
-    except ET.ParseError as exc:
-        raise FeedError(f"not well-formed XML: {exc}") from None
-    kind = _local(root.tag)
-    items: list[FeedItem] = []
-    if kind in ("rss", "rdf"):
-        channel = _child(root, "channel")
-        title = _text(_child(channel, "title")) if channel is not None else ""
-        elements = [e for e in root.iter() if _local(e.tag) == "item"]
-        for element in elements[:MAX_ITEMS]:
-            guid = _text(_child(element, "guid")) or element.get(
-                "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
-            )
-            items.append(
-                FeedItem(
-                    guid=guid or None,
-                    link=_text(_child(element, "link")) or None,
-                    title=plain(_text(_child(element, "title"))),
-                    summary=plain(_text(_child(element, "description", "encoded"))),
-                    published=_when(_text(_child(element, "pubdate", "date"))),
-                    xml=ET.tostring(element),
-                )
-            )
-    elif kind == "feed":
-        title = plain(_text(_child(root, "title")))
-        for element in [e for e in root if _local(e.tag) == "entry"][:MAX_ITEMS]:
-            items.append(
-                FeedItem(
-                    guid=_text(_child(element, "id")) or None,
-                    link=_atom_link(element),
-                    title=plain(_text(_child(element, "title"))),
-                    summary=plain(_text(_child(element, "summary", "content"))),
-                    published=_when(_text(_child(element, "published", "updated"))),
-                    xml=ET.tostring(element),
-                )
-            )
-    else:
-        raise FeedError(f"not RSS or Atom (root element {kind!r})")
-    return title, items
 
 
 # --- matching -------------------------------------------------------------------------------
@@ -219,63 +88,11 @@ def find_keyword(text: str, keywords: list[str]) -> str | None:
     return None
 
 
-def item_message(
-    item: FeedItem,
-    *,
-    feed_url: str,
-    feed_title: str,
-    keyword: str,
-    place: str,
-    owner: str,
-    now: datetime,
-) -> RawMessage:
-    text = "\n\n".join(part for part in (item.title, item.summary) if part)
-    return RawMessage(
-        connector=CONNECTOR,
-        channel="media",
-        external_id=item.external_id or "",
-        received_at=item.published or now,
-        sender=Sender(name=feed_title or urlsplit(feed_url).hostname),
-        text=text,
-        title=item.title or None,
-        location_hint=place,
-        extra={
-            "owner": owner,
-            "url": item.link,
-            "feed": feed_url,
-            "outlet": feed_title or urlsplit(feed_url).hostname,
-            "matched": {"keyword": keyword, "place": place},
-        },
-    )
-
-
 # --- the poller -----------------------------------------------------------------------------
 
 
 def _state_key(url: str) -> str:
     return "feed:" + hashlib.sha256(url.encode()).hexdigest()[:40]
-
-
-async def fetch_feed(
-    session: aiohttp.ClientSession, url: str, state: dict[str, Any]
-) -> tuple[bytes | None, dict[str, Any]]:
-    """(body, new state) — body None when the server answered 304 Not Modified."""
-    headers = {"User-Agent": "kanal-media-monitor/1"}
-    if state.get("etag"):
-        headers["If-None-Match"] = state["etag"]
-    if state.get("last_modified"):
-        headers["If-Modified-Since"] = state["last_modified"]
-    async with session.get(url, headers=headers) as response:
-        if response.status == 304:
-            return None, state
-        if response.status != 200:
-            raise FeedError(f"HTTP {response.status}")
-        body = await response.content.read(MAX_FEED_BYTES + 1)
-        new_state = {
-            "etag": response.headers.get("ETag"),
-            "last_modified": response.headers.get("Last-Modified"),
-        }
-    return body, new_state
 
 
 async def poll_feed(runtime: Runtime, session: aiohttp.ClientSession, url: str) -> int:

@@ -10,7 +10,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
-from gateway.intake.feeds import FeedCounts, FeedError, find_place, parse_feed, poll_feeds
+from connectors.media_feed.wire import FeedError, parse_feed
+from gateway.intake.feeds import FeedCounts, find_place, poll_feeds
 from gateway.store.schema import raw_messages
 from normalizers.geo import default_index
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.media.config import MediaConfig
+from connectors.media_feed.config import MediaConfig
 from connectors.spec import Channel, Connector
 
 CONNECTOR = Connector(
