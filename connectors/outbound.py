@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -60,6 +60,27 @@ class PermanentSendError(SendError):
 
 class UncertainSendError(SendError):
     """The provider may have accepted the message; sending again risks a duplicate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """Who on a chat platform gets the answer, and what the sender needs besides."""
+
+    to: str  # chat id, PSID, X user id
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    # The platform takes answers only within a window after the citizen last wrote (Meta's
+    # 24 hours: `notify.meta_window_h`).
+    windowed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class NoRecipient:
+    reason: str  # why nobody can be answered: public_comment, not_a_private_chat, …
+
+
+# A chat connector's rule: the stored RawMessage JSON of the report's first message and the
+# reporter's channel user id in, whom to answer out.
+FindRecipient = Callable[[Mapping[str, Any], "str | None"], "Recipient | NoRecipient"]
 
 
 class Sender(Protocol):

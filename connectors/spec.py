@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from connectors.base import WebhookConnector
-from connectors.outbound import Sender
+from connectors.outbound import FindRecipient, Sender
 
 OWNER_PATTERN = re.compile(
     r"^(province|kota:\d{2}\.\d{2}|kecamatan:\d{2}\.\d{2}\.\d{2}|"
@@ -111,6 +111,8 @@ class Connector:
     serves_webhook: Callable[[Any], bool] = lambda config: True
     # Builds what answers citizens on this connector's platform (its send.py).
     sender: Callable[[Any, Secrets], Sender] | None = None
+    # answers = "chat": whom to answer, from the stored message (its send.py).
+    recipient: FindRecipient | None = None
 
     @property
     def channel(self) -> str:

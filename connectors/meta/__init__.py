@@ -24,4 +24,5 @@ CONNECTOR = Connector(
     webhook="meta",
     build=_build,
     sender=send.sender,
+    recipient=send.recipient,
 )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
 from connectors.meta.config import MetaConfig
 from connectors.outbound import (
+    NoRecipient,
     OutboundMessage,
     PermanentSendError,
+    Recipient,
     RetryableSendError,
     read_json,
     request,
@@ -68,3 +71,15 @@ def sender(config: MetaConfig, secret: Secrets) -> MetaSender:
         if (token := read_secret(account, "page_token"))
     }
     return MetaSender(config.graph_url, tokens)
+
+
+def recipient(raw: Mapping[str, Any], user_id: str | None) -> Recipient | NoRecipient:
+    """The sender of a private message (PSID or IGSID) through the page or account that
+    received it; public comments and mentions are not answered in private."""
+    if raw.get("kind") in ("comment", "mention"):
+        return NoRecipient("public_comment")
+    extra = raw.get("extra") or {}
+    page = extra.get("recipient_id") or extra.get("entry_id")
+    if not user_id or not page:
+        return NoRecipient("no_recipient")
+    return Recipient(user_id, {"page_id": str(page)}, windowed=True)

@@ -21,4 +21,5 @@ CONNECTOR = Connector(
     build=_build,
     serves_webhook=lambda config: config.mode == "webhook",
     sender=send.sender,
+    recipient=send.recipient,
 )

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import aiohttp
 
 from connectors.outbound import (
+    NoRecipient,
     OutboundMessage,
     PermanentSendError,
+    Recipient,
     RetryableSendError,
     check_status,
     read_json,
@@ -56,3 +60,14 @@ class TelegramSender:
 
 def sender(config: TelegramConfig, secret: Secrets) -> TelegramSender:
     return TelegramSender(config.base_url, secret("bot_token") or "")
+
+
+def recipient(raw: Mapping[str, Any], user_id: str | None) -> Recipient | NoRecipient:
+    """The chat the message came from, when it is a private chat with the bot."""
+    extra = raw.get("extra") or {}
+    chat_id = extra.get("chat_id")
+    if chat_id is None:
+        return NoRecipient("no_recipient")
+    if extra.get("chat_type") not in (None, "private"):
+        return NoRecipient("not_a_private_chat")
+    return Recipient(str(chat_id))

@@ -9,8 +9,10 @@ from typing import Any
 import aiohttp
 
 from connectors.outbound import (
+    NoRecipient,
     OutboundMessage,
     PermanentSendError,
+    Recipient,
     RetryableSendError,
     UncertainSendError,
 )
@@ -84,3 +86,12 @@ def sender(config: TwitterConfig, secret: Secrets) -> XSender:
             "bearer_token": secret("bearer_token"),
         }
     )
+
+
+def recipient(raw: Mapping[str, Any], user_id: str | None) -> Recipient | NoRecipient:
+    """The author of a direct message; public mentions are not answered by DM."""
+    if raw.get("kind") == "mention" or not str(raw.get("external_id", "")).startswith("dm:"):
+        return NoRecipient("public_mention")
+    if not user_id:
+        return NoRecipient("no_recipient")
+    return Recipient(user_id)

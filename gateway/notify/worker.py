@@ -54,9 +54,11 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
-from connectors import channels_answered
+from connectors import BY_NAME, channels_answered
 from connectors.email.auth import sender_verified
 from connectors.outbound import (
+    FindRecipient,
+    NoRecipient,
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
@@ -194,39 +196,31 @@ def plan_message(
         return _plan_sms(report, extra)
     if report.channel == "email":
         return _plan_email(report, raw, extra, settings, kind)
-    if report.channel == "telegram":
-        chat_id = extra.get("chat_id")
-        if chat_id is None:
-            return _skip(report, "no_recipient")
-        if extra.get("chat_type") not in (None, "private"):
-            return _skip(report, "not_a_private_chat")
-        return Plan("queued", report.channel, report.connector, f"telegram:{chat_id}", str(chat_id))
-    if report.channel in ("facebook", "instagram"):
-        if raw.get("kind") in ("comment", "mention"):
-            return _skip(report, "public_comment")
-        psid = report.reporter.channel_user_id
-        page = extra.get("recipient_id") or extra.get("entry_id")
-        if not psid or not page:
-            return _skip(report, "no_recipient")
-        last = last_citizen_message_at(report)
-        if now - last > timedelta(hours=notify.meta_window_h):
-            return _skip(report, "outside_24h_window", f"{report.channel}:{psid}")
-        return Plan(
-            "queued",
-            report.channel,
-            report.connector,
-            f"{report.channel}:{psid}",
-            psid,
-            meta={"page_id": str(page), "last_message_at": last.isoformat()},
-        )
-    if report.channel == "twitter":
-        if raw.get("kind") == "mention" or not str(raw.get("external_id", "")).startswith("dm:"):
-            return _skip(report, "public_mention")
-        user = report.reporter.channel_user_id
-        if not user:
-            return _skip(report, "no_recipient")
-        return Plan("queued", report.channel, report.connector, f"twitter:{user}", user)
+    connector = BY_NAME.get(report.connector)
+    if report.channel in CHAT_CHANNELS and connector is not None and connector.recipient:
+        return _plan_chat(report, raw, connector.recipient, notify.meta_window_h, now)
     return _skip(report, "no_reply_channel")
+
+
+def _plan_chat(
+    report: Report,
+    raw: Mapping[str, Any],
+    find: FindRecipient,
+    window_h: float,
+    now: datetime,
+) -> Plan:
+    """An answer on the chat the citizen wrote on, to whom the connector says."""
+    found = find(raw, report.reporter.channel_user_id)
+    if isinstance(found, NoRecipient):
+        return _skip(report, found.reason)
+    key = f"{report.channel}:{found.to}"
+    meta = dict(found.meta)
+    if found.windowed:
+        last = last_citizen_message_at(report)
+        if now - last > timedelta(hours=window_h):
+            return _skip(report, "outside_24h_window", key)
+        meta["last_message_at"] = last.isoformat()
+    return Plan("queued", report.channel, report.connector, key, found.to, meta=meta)
 
 
 def _plan_sms(report: Report, extra: Mapping[str, Any]) -> Plan:
@@ -745,7 +739,7 @@ class Notifier:
         try:
             if sender is None:
                 raise PermanentSendError(f"no sender for connector {message.connector}")
-            if message.channel in ("facebook", "instagram"):
+            if "last_message_at" in message.meta:  # a platform with a messaging window
                 self._check_meta_window(message)
             async with self.semaphore:
                 provider_id = await sender.send(self.session(), message)
