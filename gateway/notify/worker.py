@@ -1,9 +1,9 @@
 """Telling citizens: the acknowledgement with their ticket, and news when a report is done.
 
-Owns which reports get a message (eligibility, per-recipient rate limits), the messages'
-texts (templates under config/notify/), and the delivery state machine of the `outbound`
-table. The pipeline never waits for any of it: the notifier is a service of its own that
-finds its work in the store.
+Owns finding the reports to tell, recording what was planned for each (planning.py says
+what, templates.py with which words; per-recipient rate limits here), and the delivery state
+machine of the `outbound` table. The pipeline never waits for any of it: the notifier is a
+service of its own that finds its work in the store.
 
 Finding work: every `notify.poll_interval_s` (sooner when new messages arrive) the notifier
 looks at reports made in the last minutes that have no `outbound` row of kind "ack", and
@@ -40,13 +40,10 @@ import hashlib
 import json
 import logging
 import random
-import re
 import time
-import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -54,11 +51,7 @@ from prometheus_client import Counter, Gauge
 from sqlalchemy import and_, func, literal, or_, select, text, update
 from sqlalchemy.engine import Connection
 
-from connectors import BY_NAME, channels_answered
-from connectors.email.auth import sender_verified
 from connectors.outbound import (
-    FindRecipient,
-    NoRecipient,
     OutboundMessage,
     PermanentSendError,
     RetryableSendError,
@@ -69,7 +62,9 @@ from connectors.outbound import (
 from crm_client import RetryPolicy
 from gateway.base.config import Settings
 from gateway.base.runtime import ComponentState, Runtime
+from gateway.notify.planning import Plan, plan_message, skipped
 from gateway.notify.senders import build_senders
+from gateway.notify.templates import Templates, render_body
 from gateway.store import Store, StoreUnavailable
 from gateway.store.ids import new_id
 from gateway.store.schema import outbound, raw_messages, report_history, reports
@@ -77,228 +72,10 @@ from normalizers.report import HistoryEntry, Report
 
 log = logging.getLogger("kanal.notify")
 
-ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_TEMPLATES = ROOT / "config" / "notify"
-KINDS = ("ack", "done")
 INTERRUPTED = "interrupted; not resent to avoid a duplicate"
 RECENT_WINDOW = timedelta(minutes=15)  # the frequent scan: reports made this recently
-NOISE_THRESHOLD = 0.8
-DESK_CHANNELS = channels_answered("receipt")  # a printed receipt at the desk
-CHAT_CHANNELS = channels_answered("chat")
-WEBHOOK_ANSWERED = channels_answered("webhook")  # the ticket is in the webhook's response
-MACHINE_LOCALPARTS = re.compile(
-    r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?|listserv|majordomo)\b",
-    re.IGNORECASE,
-)
 COUNTED_STATES = ("queued", "sending", "sent")  # what rate limits count
 BATCH = 20  # reports per recording transaction: SQLite has one writer, webhooks wait
-
-
-# --------------------------------------------------------------------------- templates
-
-
-class Templates:
-    """config/notify/{language}.toml: `[ack]`/`[done]` × sms, email_subject, email, chat."""
-
-    def __init__(self, texts: Mapping[str, Mapping[str, str]]):
-        self.texts = texts
-
-    @classmethod
-    def load(cls, directory: str | Path, language: str) -> Templates:
-        path = Path(directory or DEFAULT_TEMPLATES) / f"{language}.toml"
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-        missing = [
-            f"{kind}.{key}"
-            for kind in KINDS
-            for key in ("sms", "email_subject", "email", "chat")
-            if not isinstance((data.get(kind) or {}).get(key), str)
-        ]
-        if missing:
-            raise ValueError(f"{path}: missing texts {', '.join(missing)}")
-        return cls(data)
-
-    def render(self, kind: str, family: str, **values: str) -> str:
-        return self.texts[kind][family].strip().format_map(_Blank(values))
-
-
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def family_of(channel: str) -> str:
-    if channel == "sms":
-        return "sms"
-    if channel == "email":
-        return "email"
-    return "chat"
-
-
-def track_url(settings: Settings, ticket: str) -> str:
-    return f"{settings.server.public_url}/track/{ticket}"
-
-
-# --------------------------------------------------------------------------- eligibility
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What to do about one report and kind: send (queued), skip, or nothing to send."""
-
-    state: str  # queued | skipped | sent
-    channel: str  # the report's channel, or "webhook_response"
-    connector: str
-    recipient: str = ""  # "<family>:<address>": the key rate limits count by
-    to: str = ""
-    reason: str | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-
-
-def _skip(report: Report, reason: str, recipient: str = "") -> Plan:
-    return Plan("skipped", report.channel, report.connector, recipient, reason=reason)
-
-
-def last_citizen_message_at(report: Report) -> datetime:
-    """When the citizen last wrote on this report's channel (Meta's 24-hour window)."""
-    times = [report.received_at] + [f.at for f in report.follow_ups if f.channel == report.channel]
-    return max(times)
-
-
-def plan_message(
-    report: Report, raw: Mapping[str, Any], kind: str, settings: Settings, now: datetime
-) -> Plan:
-    """Pure: whether and how the citizen behind `report` hears about it. `raw` is the stored
-    RawMessage JSON of the report's first message (channel fields live in its `extra`)."""
-    notify = settings.notify
-    extra = raw.get("extra") or {}
-    rejection = report.rejection or {}
-    if kind == "ack" and not notify.ack_enabled:
-        return _skip(report, "ack_disabled")
-    if rejection.get("reason") == "automated" or raw.get("automated"):
-        return _skip(report, "automated")
-    if report.status == "rejected":
-        return _skip(report, f"rejected:{rejection.get('reason') or 'unknown'}")
-    if report.noise_score >= NOISE_THRESHOLD:
-        return _skip(report, "noise")
-    if report.intake == "import":
-        return _skip(report, "imported")
-    if kind == "done" and report.channel not in notify.done_channels:
-        return _skip(report, "done_off_for_channel")
-    if report.channel in WEBHOOK_ANSWERED:
-        if kind == "ack" and report.intake == "webhook":
-            return Plan(
-                "sent", "webhook_response", report.connector, reason="ticket in the response"
-            )
-        return _skip(report, "no_reply_channel")
-    if report.channel in DESK_CHANNELS:
-        return _skip(report, "desk_receipt")
-    if report.channel == "sms":
-        return _plan_sms(report, extra)
-    if report.channel == "email":
-        return _plan_email(report, raw, extra, settings, kind)
-    connector = BY_NAME.get(report.connector)
-    if report.channel in CHAT_CHANNELS and connector is not None and connector.recipient:
-        return _plan_chat(report, raw, connector.recipient, notify.meta_window_h, now)
-    return _skip(report, "no_reply_channel")
-
-
-def _plan_chat(
-    report: Report,
-    raw: Mapping[str, Any],
-    find: FindRecipient,
-    window_h: float,
-    now: datetime,
-) -> Plan:
-    """An answer on the chat the citizen wrote on, to whom the connector says."""
-    found = find(raw, report.reporter.channel_user_id)
-    if isinstance(found, NoRecipient):
-        return _skip(report, found.reason)
-    key = f"{report.channel}:{found.to}"
-    meta = dict(found.meta)
-    if found.windowed:
-        last = last_citizen_message_at(report)
-        if now - last > timedelta(hours=window_h):
-            return _skip(report, "outside_24h_window", key)
-        meta["last_message_at"] = last.isoformat()
-    return Plan("queued", report.channel, report.connector, key, found.to, meta=meta)
-
-
-def _plan_sms(report: Report, extra: Mapping[str, Any]) -> Plan:
-    phone = report.reporter.phone
-    if not phone:
-        sender = (report.reporter.channel_user_id or report.reporter.phone_raw or "").strip()
-        compact = sender.lstrip("+").replace(" ", "")
-        if any(ch.isalpha() for ch in compact):
-            return _skip(report, "alphanumeric_sender")
-        if compact.isdigit() and len(compact) <= 6:
-            return _skip(report, "short_code")
-        return _skip(report, "no_recipient")
-    inbound_to = extra.get("To") or extra.get("to") or ""
-    return Plan(
-        "queued", "sms", report.connector, f"sms:{phone}", phone, meta={"from": str(inbound_to)}
-    )
-
-
-def _plan_email(
-    report: Report,
-    raw: Mapping[str, Any],
-    extra: Mapping[str, Any],
-    settings: Settings,
-    kind: str,
-) -> Plan:
-    address = (report.reporter.email or "").strip().lower()
-    if not address or "@" not in address:
-        return _skip(report, "no_recipient")
-    email = settings.channels.email
-    ours = {r.lower() for r in email.recipients} | {email.from_address.lower()}
-    if address in ours:
-        return _skip(report, "own_address")  # a loop through our own mailbox
-    if MACHINE_LOCALPARTS.match(address.split("@", 1)[0]):
-        return _skip(report, "automated")
-    # Backscatter: anyone can write any From. Only mail the receiving MTA vouched for is
-    # answered; nothing of an unverified message (not even its subject) is ever sent back.
-    verdict = sender_verified(
-        extra.get("authentication_results") or [], address, email.trusted_authserv_ids
-    )
-    if not verdict.verified:
-        return _skip(report, "sender_not_verified", f"email:{address}")
-    written_to = [a for a in extra.get("to") or [] if a in ours]
-    sender = (
-        email.from_address
-        or (written_to[0] if written_to else None)
-        or (email.recipients[0] if email.recipients else "")
-    )
-    message_id = str(raw.get("external_id") or "")
-    parent = f"<{message_id}>" if message_id and not message_id.startswith("sha256:") else ""
-    ancestors = [f"<{i}>" for i in raw.get("in_reply_to") or [] if i][-20:]
-    references = " ".join(dict.fromkeys([*reversed(ancestors[1:]), *ancestors[:1], parent]))
-    domain = sender.split("@", 1)[1] if "@" in sender else "kanal.invalid"
-    return Plan(
-        "queued",
-        "email",
-        report.connector,
-        f"email:{address}",
-        address,
-        meta={
-            "from": sender,
-            "in_reply_to": parent or None,
-            "references": references.strip() or None,
-            "domain": domain,
-        },
-    )
-
-
-def render_body(
-    plan: Plan, report: Report, kind: str, templates: Templates, settings: Settings
-) -> tuple[str, dict[str, Any]]:
-    family = family_of(report.channel)
-    values = {"ticket": report.ticket, "track_url": track_url(settings, report.ticket)}
-    meta = dict(plan.meta)
-    if family == "email":
-        # A neutral subject with the ticket: the citizen's own subject is never echoed.
-        meta["subject"] = templates.render(kind, "email_subject", **values)
-        meta["message_id"] = f"<{kind}.{report.id.lower()}@{meta.pop('domain', 'kanal.invalid')}>"
-    return templates.render(kind, family, **values), meta
 
 
 # --------------------------------------------------------------------------- metrics
@@ -551,10 +328,10 @@ class Notifier:
             return plan
         sender = self.sender_for(plan.connector)
         if sender is None:
-            return _skip(report, "no_sender_for_connector", plan.recipient)
+            return skipped(report, "no_sender_for_connector", plan.recipient)
         if not getattr(sender, "configured", True):
             # e.g. no Twilio account sid, no SMTP relay: nothing can go out on this channel.
-            return _skip(report, f"not_configured:{plan.connector}", plan.recipient)
+            return skipped(report, f"not_configured:{plan.connector}", plan.recipient)
         return plan
 
     async def record(self, kind: str, planned: Sequence[tuple[Report, Plan]]) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from connectors.sms_vonage.gsm import is_gsm7
-from gateway.notify.worker import Templates
+from gateway.notify.templates import Templates
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.notify.helpers import TWILIO_SID, TWILIO_TOKEN, arrive, notification, notifier, sms
 
