@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
 from gateway.config import ConfigError, LoadedConfig, load_config
+from gateway.private_files import PRIVATE_UMASK
 
 log = logging.getLogger("kanal")
 
@@ -254,6 +256,9 @@ def cmd_check_config(loaded: LoadedConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     from gateway.server import load_service_modules
 
+    # Everything kanal writes (the SQLite store and its -wal/-shm, var/secrets.toml,
+    # backups) holds citizens' data or secrets: readable by its own user only.
+    os.umask(PRIVATE_UMASK)
     load_service_modules()  # they add commands (EXTRA_COMMANDS) and ingesters
     parser = build_parser()
     args = parser.parse_args(argv)

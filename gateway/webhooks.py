@@ -32,8 +32,14 @@ from gateway.runtime import Runtime
 from gateway.store import NewRaw, StoreUnavailable, _is_unavailable
 
 log = logging.getLogger("kanal.webhooks")
-# Never kept with the raw message: credentials of whoever is in front of us.
-_DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Never kept with the raw message: credentials of whoever is in front of us, and headers
+# that carry a webhook's shared secret as it is (Telegram's secret token). Signatures
+# (HMACs of the body) stay: they reveal no secret and show what was verified.
+_DROPPED_HEADERS = frozenset(
+    {"authorization", "cookie", "proxy-authorization", "x-telegram-bot-api-secret-token"}
+)
+# Any other header named like a credential is dropped too (x-api-key, x-webhook-secret…).
+_SECRET_HEADER_WORDS = ("secret", "token", "api-key", "apikey", "password", "auth")
 
 
 class BodyTooLarge(Exception):
@@ -108,11 +114,15 @@ def stored_url(wire: WireRequest) -> str:
 
 
 def stored_headers(wire: WireRequest) -> dict[str, str]:
-    kept = {k: v for k, v in wire.headers.items() if k not in _DROPPED_HEADERS}
+    kept = {k: v for k, v in wire.headers.items() if not _carries_secret(k)}
     kept[":method"] = wire.method
     kept[":path"] = stored_url(wire).split("://", 1)[-1].partition("/")[2]
     kept[":remote"] = wire.remote
     return kept
+
+
+def _carries_secret(header: str) -> bool:
+    return header in _DROPPED_HEADERS or any(word in header for word in _SECRET_HEADER_WORDS)
 
 
 def to_new_raw(
