@@ -61,6 +61,12 @@ class ServerConfig(Strict):
     # is drawn once and kept in the store (kv_state), so every replica signs alike.
     media_secret: str = ""
     media_secret_file: str = ""
+    # Holder name of this replica's poller leases and claims (gateway/replica.py); empty:
+    # drawn once and kept beside the store. Must differ between live replicas.
+    replica_id: str = Field(default="", max_length=48)
+    # Poller leases last this long unless renewed (every third of it, while the replica
+    # lives): the longest a dead replica's pollers wait for another to take them over.
+    poller_lease_s: float = Field(default=30.0, ge=1, le=60)
 
     @field_validator("http")
     @classmethod

@@ -14,6 +14,7 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.config import LoadedConfig, parse_host_port
 from gateway.pipeline import Pipeline
+from gateway.replica import claim_identity
 from gateway.runtime import Runtime, build_runtime
 from gateway.services import SERVICE_MODULES, SERVICES
 
@@ -43,8 +44,21 @@ def make_pipeline(runtime: Runtime) -> Pipeline:
 
 
 async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
-    runtime = build_runtime(loaded)
+    identity = claim_identity(loaded.settings)
+    try:
+        await _run(loaded, identity.name, operations_only=operations_only)
+    finally:
+        identity.close()
+
+
+async def _run(loaded: LoadedConfig, worker_id: str, *, operations_only: bool) -> None:
+    runtime = build_runtime(loaded, worker_id=worker_id)
     await runtime.store.migrate()
+    # Claims this replica held when it last stopped (killed): no other live process has
+    # its identity, so they are taken back now instead of after their time runs out.
+    raw, crm = await runtime.store.release_claims(worker_id)
+    if raw or crm:
+        log.info("took back %d raw message and %d CRM claims from before a restart", raw, crm)
     app = create_app(runtime, operations_only=operations_only)
     host, port = parse_host_port(runtime.settings.server.http)
     pipeline = make_pipeline(runtime)
@@ -92,4 +106,8 @@ async def run(loaded: LoadedConfig, *, operations_only: bool = False) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    try:  # what this replica held is free for the others at once, not when it lapses
+        await runtime.store.release_claims(worker_id)
+    except Exception as exc:
+        log.warning("claims not released at stop (%s): they lapse instead", type(exc).__name__)
     await runtime.store.close()
