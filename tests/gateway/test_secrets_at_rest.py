@@ -118,11 +118,14 @@ def test_kanal_serve_on_the_embedded_default_creates_private_files_and_folders(t
         with urllib.request.urlopen(request, timeout=5) as r:
             assert r.status == 200  # the store has written its WAL
         var = tmp_path / "var"
-        created = sorted(p.name for p in var.iterdir())
-        assert {"kanal.db", "kanal.db-wal", "kanal.db-shm", "secrets.toml"} <= set(created)
+        created = {p.relative_to(var).as_posix() for p in var.rglob("*")}
+        assert {"kanal.db", "kanal.db-wal", "kanal.db-shm", "secrets.toml"} <= created
+        assert "replicas/0.id" in created  # the replica's identity (gateway/replica.py)
         assert _mode(var) == 0o700
-        for name in created:
-            assert _mode(var / name) == 0o600, f"{name} is {oct(_mode(var / name))}"
+        for name in sorted(created):
+            path = var / name
+            wanted = 0o700 if path.is_dir() else 0o600
+            assert _mode(path) == wanted, f"{name} is {oct(_mode(path))}"
     finally:
         proc.terminate()
         proc.wait(15)
