@@ -8,22 +8,32 @@ from gateway.api import AdminApi, add_api_routes, api_middleware
 from gateway.errors import error_response
 from gateway.migrate import head_revision
 from gateway.runtime import Runtime
+from gateway.slow_clients import ConnectionGuard, Limits
 from gateway.store import StoreUnavailable
 from gateway.webhooks import add_webhook_routes
 
 RUNTIME = web.AppKey("runtime", Runtime)
+CONNECTION_GUARD = web.AppKey("connection_guard", ConnectionGuard)
 
 
 def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
     """The HTTP surface; `operations_only` is `kanal poll`'s: /healthz, /readyz, /metrics."""
     api = AdminApi(runtime)
     settings = runtime.settings
+    guard = ConnectionGuard(
+        Limits(
+            header_timeout_s=settings.server.header_timeout_s,
+            body_timeout_s=settings.server.body_timeout_s,
+            max_connections=settings.server.max_connections,
+        )
+    )
     app = web.Application(
-        middlewares=[] if operations_only else [api_middleware(api)],
+        middlewares=[guard.middleware, *([] if operations_only else [api_middleware(api)])],
         client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes)
         + 65536,
     )
     app[RUNTIME] = runtime
+    app[CONNECTION_GUARD] = guard
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

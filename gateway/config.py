@@ -54,6 +54,13 @@ class ServerConfig(Strict):
     trusted_proxies: list[str] = Field(default_factory=list)
     max_body_bytes: int = Field(default=1_048_576, gt=0)
     max_upload_bytes: int = Field(default=20_971_520, gt=0)
+    # Slow clients (gateway/slow_clients.py): a request's headers, then its body, must arrive
+    # within these; connections past max_connections are refused at once; webhook bodies
+    # being read hold at most body_budget_bytes together (beyond 32 KB each), else 503.
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_connections: int = Field(default=256, ge=1)
+    body_budget_bytes: int = Field(default=8_388_608, gt=0)
     session_secret: str = ""
     session_secret_file: str = ""
     session_idle_minutes: float = Field(default=30.0, gt=0)  # desk/admin sign-in idle timeout

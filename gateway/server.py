@@ -11,7 +11,7 @@ import signal
 
 from aiohttp import web
 
-from gateway.app import create_app
+from gateway.app import CONNECTION_GUARD, create_app
 from gateway.config import LoadedConfig, parse_host_port
 from gateway.pipeline import Pipeline
 from gateway.replica import claim_identity
@@ -63,10 +63,19 @@ async def _run(loaded: LoadedConfig, worker_id: str, *, operations_only: bool) -
     host, port = parse_host_port(runtime.settings.server.http)
     pipeline = make_pipeline(runtime)
     pipeline.warm_up()
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # A small read buffer per connection (aiohttp buffers up to twice it before pausing the
+    # socket): what a slow client can make us hold before a handler reads it.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, read_bufsize=16384)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True, backlog=1024)
-    await site.start()
+    assert runner.server is not None  # set up above
+    # aiohttp's own protocol behind the slow-client guard (header deadline, connection cap)
+    listener = await asyncio.get_running_loop().create_server(
+        app[CONNECTION_GUARD].protocol_factory(runner.server),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
+    )
     log.info(
         "kanal %s on http://%s:%d (store: %s)",
         "poll" if operations_only else "serve",
@@ -102,7 +111,8 @@ async def _run(loaded: LoadedConfig, worker_id: str, *, operations_only: bool) -
         if task is not waiter and task.exception() is not None:
             log.error("%s stopped: %r", task.get_name(), task.exception())
     log.info("kanal stopping")
-    await runner.cleanup()  # stop taking requests first, then the workers
+    listener.close()  # stop taking requests first, then the workers
+    await runner.cleanup()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

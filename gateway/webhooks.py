@@ -29,6 +29,7 @@ from gateway.errors import error_response
 from gateway.ids import new_id
 from gateway.registry import WEBHOOK_PATHS
 from gateway.runtime import Runtime
+from gateway.slow_clients import BodyAccount, BodyBudget, BodyBudgetExhausted
 from gateway.store import NewRaw, StoreUnavailable, _is_unavailable
 
 log = logging.getLogger("kanal.webhooks")
@@ -46,7 +47,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, account: BodyAccount | None = None) -> bytes:
+    """The body, at most `limit` bytes; held against the process's body budget when an
+    `account` is given (BodyBudgetExhausted past it)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge
     chunks = []
@@ -55,6 +58,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
+        if account is not None:
+            account.grow_to(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -224,7 +229,7 @@ async def _keep_malformed(
 
 
 def make_handler(
-    runtime: Runtime, name: str
+    runtime: Runtime, name: str, budget: BodyBudget
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     metrics = runtime.metrics
     seconds = metrics.webhook_seconds.labels(name)
@@ -233,13 +238,25 @@ def make_handler(
     }
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        account = budget.account()
+        try:
+            return await handle_held(request, account)
+        except BodyBudgetExhausted:
+            metrics.webhook_requests.labels(name, "busy").inc()
+            response = error_response(503, "busy", "try again later", retry_after=1)
+            response.force_close()
+            return response
+        finally:
+            account.release()  # the body is stored (or refused): no longer held
+
+    async def handle_held(request: web.Request, account: BodyAccount) -> web.StreamResponse:
         started = time.perf_counter()
         connector = runtime.webhooks.get(name)
         if connector is None:
             metrics.webhook_requests.labels(name, "unknown_connector").inc()
             return error_response(404, "unknown_connector", f"connector {name} is not enabled")
         try:
-            body = await read_body(request, runtime.settings.server.max_body_bytes)
+            body = await read_body(request, runtime.settings.server.max_body_bytes, account)
         except BodyTooLarge:
             metrics.webhook_requests.labels(name, "too_large").inc()
             return error_response(413, "too_large", "request body is over the limit")
@@ -287,7 +304,8 @@ def _to_web(answer: WireResponse) -> web.Response:
 
 
 def add_webhook_routes(app: web.Application, runtime: Runtime) -> None:
+    budget = BodyBudget(runtime.settings.server.body_budget_bytes)
     for path, name in WEBHOOK_PATHS.items():
-        handler = make_handler(runtime, name)
+        handler = make_handler(runtime, name, budget)
         app.router.add_route("POST", f"/webhooks/{path}", handler)
         app.router.add_route("GET", f"/webhooks/{path}", handler)

@@ -77,7 +77,9 @@ async def test_after_a_restart_the_pollers_run_again_within_ten_seconds(
     restarted = time.monotonic()
     await asyncio.to_thread(server.start)
     await polls_after(fake, 1, timeout=10)
-    assert time.monotonic() - restarted <= 10  # the default lease is 30 s
+    elapsed = time.monotonic() - restarted
+    print(f"{how}: polled again {elapsed:.1f} s after the restart began (ready included)")
+    assert elapsed <= 10  # the default lease is 30 s
 
     async def running_here() -> bool:  # not "standby" for a dead process
         return (await lapor_state(server.base_url)).get("state") == "ok"
@@ -108,7 +110,9 @@ async def test_a_live_replica_keeps_its_lease_and_a_dead_ones_is_taken_over_with
     first.kill()
     killed = time.monotonic()
     await polls_after(fake, 1, timeout=lease_s + lease_s / 3 + 5)
-    assert time.monotonic() - killed <= lease_s + lease_s / 3 + 2
+    elapsed = time.monotonic() - killed
+    print(f"another replica took over {elapsed:.1f} s after kill -9 (lease {lease_s:.0f} s)")
+    assert elapsed <= lease_s + lease_s / 3 + 2
 
 
 async def test_a_released_lease_passes_on_at_once_and_a_live_one_never(tmp_path):
