@@ -223,6 +223,26 @@ async def make_kanal(tmp_path: Path) -> AsyncIterator[Any]:
         await runtime.store.close()
 
 
+def wait_until_ready(
+    proc: subprocess.Popen[bytes], base_url: str, log_path: Path, timeout: float = 30.0
+) -> None:
+    """Until `kanal serve` answers /readyz with 200; its log's tail if it exits or stalls."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"kanal exited: {log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"kanal did not become ready: {log_path.read_text()[-2000:]}")
+
+
 class ServerProcess:
     """`kanal serve` as a real process (crash tests, real peers)."""
 
@@ -239,8 +259,6 @@ class ServerProcess:
         self.log_path = workdir / f"serve-{int(time.time() * 1000)}.log"
 
     def start(self, timeout: float = 30.0) -> None:
-        import urllib.request
-
         self.log_path = self.workdir / f"serve-{int(time.time() * 1000)}.log"
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -250,18 +268,7 @@ class ServerProcess:
             stderr=subprocess.STDOUT,
             env=self.env,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"kanal exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"kanal did not become ready: {self.log_path.read_text()[-2000:]}")
+        wait_until_ready(self.proc, self.base_url, self.log_path, timeout)
 
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -39,12 +39,30 @@ class PollerRunner:
         self.state = runtime.components.setdefault(f"poller:{poller.name}", ComponentState())
         self.backoff_until: datetime | None = None
         self._running = asyncio.Lock()
+        self.key = f"poller:{poller.name}"
+        self.held = False  # whether this replica held the lease at the last take or renewal
+        self.current: asyncio.Task[None] | None = None
+
+    async def renew(self) -> bool:
+        """Take or renew this poller's lease: whether this replica holds it now."""
+        self.held = await self.runtime.store.take_lease(
+            self.key, self.runtime.worker_id, self.runtime.settings.server.poller_lease_s
+        )
+        return self.held
+
+    @property
+    def running(self) -> bool:
+        return self._running.locked()
 
     async def tick(self) -> None:
         if self._running.locked():
             return  # the previous run is still going (IMAP IDLE, a slow platform)
         async with self._running:
-            await self._tick()
+            self.current = asyncio.current_task()
+            try:
+                await self._tick()
+            finally:
+                self.current = None
 
     async def _tick(self) -> None:
         now = datetime.now(UTC)
@@ -53,10 +71,9 @@ class PollerRunner:
         interval = self.poller.interval_s(self.runtime)
         metrics = self.runtime.metrics
         try:
-            holder = await self.runtime.store.take_lease(
-                f"poller:{self.poller.name}", self.runtime.worker_id, max(3 * interval, 30.0)
-            )
+            holder = await self.renew()
         except Exception as exc:
+            self.held = False
             self.state.state, self.state.detail = "failing", f"store: {type(exc).__name__}"
             return
         if not holder:
@@ -115,7 +132,45 @@ async def run_scheduler(runtime: Runtime, pollers: Sequence[Poller]) -> None:
         )
         log.info("poller %s scheduled every %.0fs", poller.name, poller.interval_s(runtime))
     scheduler.start()
+    every_s = runtime.settings.server.poller_lease_s / 3
+    heartbeat = asyncio.create_task(keep_leases(runners, every_s))
     try:
         await asyncio.Event().wait()
     finally:
         scheduler.shutdown(wait=False)
+        heartbeat.cancel()
+        await stop_runners(runtime, runners)
+
+
+async def keep_leases(runners: list[PollerRunner], every_s: float) -> None:
+    """The heartbeat: renews the leases this replica holds, during runs and between ticks,
+    so that they can be short; and takes over, with a tick at once, a poller whose lease
+    lapsed (its replica died) instead of waiting for the next scheduled tick."""
+    started: set[asyncio.Task[None]] = set()
+    while True:
+        await asyncio.sleep(every_s)
+        for runner in runners:
+            held_before = runner.held
+            try:
+                held = await runner.renew()
+            except Exception as exc:
+                log.warning("poller %s: lease not renewed (%s)", runner.poller.name, exc)
+                continue
+            if held and not held_before and not runner.running:
+                task = asyncio.create_task(runner.tick(), name=f"poller:{runner.poller.name}")
+                started.add(task)
+                task.add_done_callback(started.discard)
+
+
+async def stop_runners(runtime: Runtime, runners: list[PollerRunner]) -> None:
+    """A clean stop: runs in progress end, then the leases are given up, so that a restarted
+    or another replica runs these pollers at once rather than when the leases lapse."""
+    running = [r.current for r in runners if r.current is not None]
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running, timeout=5.0)
+    try:
+        await runtime.store.release_leases([r.key for r in runners if r.held], runtime.worker_id)
+    except Exception as exc:
+        log.warning("poller leases not released at stop (%s): they lapse", type(exc).__name__)

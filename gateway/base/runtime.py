@@ -78,7 +78,9 @@ class Runtime:
         return "province"
 
 
-def build_runtime(loaded: LoadedConfig, *, store: Store | None = None) -> Runtime:
+def build_runtime(
+    loaded: LoadedConfig, *, store: Store | None = None, worker_id: str | None = None
+) -> Runtime:
     settings = loaded.settings
     store = store or Store(settings.database.url)
     runtime = Runtime(
@@ -88,7 +90,7 @@ def build_runtime(loaded: LoadedConfig, *, store: Store | None = None) -> Runtim
         areas=default_index(),
         taxonomy=default_taxonomy(),
         webhooks=build_webhook_connectors(loaded),
-        worker_id=f"{socket.gethostname()}:{os.getpid()}",
+        worker_id=worker_id or f"{socket.gethostname()}:{os.getpid()}",
     )
     for name in runtime.webhooks:
         runtime.components[f"connector:{name}"] = ComponentState(state="ok")

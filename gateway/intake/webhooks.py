@@ -28,19 +28,28 @@ from connectors.base import (
 )
 from gateway.base.errors import error_response
 from gateway.base.runtime import Runtime
+from gateway.base.slow_clients import BodyAccount, BodyBudget, BodyBudgetExhausted
 from gateway.store import NewRaw, StoreUnavailable, is_unavailable
 from gateway.store.ids import new_id
 
 log = logging.getLogger("kanal.webhooks")
-# Never kept with the raw message: credentials of whoever is in front of us.
-_DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+# Never kept with the raw message: credentials of whoever is in front of us, and headers
+# that carry a webhook's shared secret as it is (Telegram's secret token). Signatures
+# (HMACs of the body) stay: they reveal no secret and show what was verified.
+_DROPPED_HEADERS = frozenset(
+    {"authorization", "cookie", "proxy-authorization", "x-telegram-bot-api-secret-token"}
+)
+# Any other header named like a credential is dropped too (x-api-key, x-webhook-secret…).
+_SECRET_HEADER_WORDS = ("secret", "token", "api-key", "apikey", "password", "auth")
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-async def read_body(request: web.Request, limit: int) -> bytes:
+async def read_body(request: web.Request, limit: int, account: BodyAccount | None = None) -> bytes:
+    """The body, at most `limit` bytes; held against the process's body budget when an
+    `account` is given (BodyBudgetExhausted past it)."""
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge
     chunks = []
@@ -49,6 +58,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge
+        if account is not None:
+            account.grow_to(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -108,11 +119,15 @@ def stored_url(wire: WireRequest) -> str:
 
 
 def stored_headers(wire: WireRequest) -> dict[str, str]:
-    kept = {k: v for k, v in wire.headers.items() if k not in _DROPPED_HEADERS}
+    kept = {k: v for k, v in wire.headers.items() if not _carries_secret(k)}
     kept[":method"] = wire.method
     kept[":path"] = stored_url(wire).split("://", 1)[-1].partition("/")[2]
     kept[":remote"] = wire.remote
     return kept
+
+
+def _carries_secret(header: str) -> bool:
+    return header in _DROPPED_HEADERS or any(word in header for word in _SECRET_HEADER_WORDS)
 
 
 def to_new_raw(
@@ -201,7 +216,7 @@ async def _keep_malformed(
 
 
 def make_handler(
-    runtime: Runtime, name: str
+    runtime: Runtime, name: str, budget: BodyBudget
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     metrics = runtime.metrics
     seconds = metrics.webhook_seconds.labels(name)
@@ -210,13 +225,25 @@ def make_handler(
     }
 
     async def handle(request: web.Request) -> web.StreamResponse:
+        account = budget.account()
+        try:
+            return await handle_held(request, account)
+        except BodyBudgetExhausted:
+            metrics.webhook_requests.labels(name, "busy").inc()
+            response = error_response(503, "busy", "try again later", retry_after=1)
+            response.force_close()
+            return response
+        finally:
+            account.release()  # the body is stored (or refused): no longer held
+
+    async def handle_held(request: web.Request, account: BodyAccount) -> web.StreamResponse:
         started = time.perf_counter()
         connector = runtime.webhooks.get(name)
         if connector is None:
             metrics.webhook_requests.labels(name, "unknown_connector").inc()
             return error_response(404, "unknown_connector", f"connector {name} is not enabled")
         try:
-            body = await read_body(request, runtime.settings.server.max_body_bytes)
+            body = await read_body(request, runtime.settings.server.max_body_bytes, account)
         except BodyTooLarge:
             metrics.webhook_requests.labels(name, "too_large").inc()
             return error_response(413, "too_large", "request body is over the limit")
@@ -264,7 +291,8 @@ def _to_web(answer: WireResponse) -> web.Response:
 
 
 def add_webhook_routes(app: web.Application, runtime: Runtime) -> None:
+    budget = BodyBudget(runtime.settings.server.body_budget_bytes)
     for path, connector in WEBHOOK_PATHS.items():
-        handler = make_handler(runtime, connector.name)
+        handler = make_handler(runtime, connector.name, budget)
         app.router.add_route("POST", f"/webhooks/{path}", handler)
         app.router.add_route("GET", f"/webhooks/{path}", handler)

@@ -139,8 +139,15 @@ def address_problem(address: str, *, allow_loopback: bool = False) -> str | None
         ip = ipaddress.ip_address(address.split("%", 1)[0])
     except ValueError:
         return f"{address!r} is not an IP address"
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        else:
+            embedded = _embedded_ipv4(ip)
+            if embedded is not None:
+                # 6to4, NAT64 and Teredo reach the IPv4 address they carry: judged as it.
+                problem = address_problem(str(embedded))
+                return f"{problem} (embedded in {ip.compressed})" if problem else None
     if ip.is_unspecified:
         return "non-public address"
     if ip.is_loopback:
@@ -151,9 +158,41 @@ def address_problem(address: str, *, allow_loopback: bool = False) -> str | None
         return "link-local address"
     if ip.is_private:
         return "private address"
+    if isinstance(ip, ipaddress.IPv6Address) and (
+        ip.is_site_local or any(ip in net for net in _NON_GLOBAL_V6)
+    ):
+        return "non-public address"
     if ip.is_unspecified or ip.is_reserved or not ip.is_global:
         return "non-public address"
     return None
+
+
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+# Never globally routable, whatever a Python version's is_global says of them: NAT64 for
+# local use, IPv4-compatible (deprecated), discard-only, documentation, benchmarking.
+_NON_GLOBAL_V6 = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("64:ff9b:1::/48", "::/96", "100::/64", "2001:db8::/32", "2001:2::/48")
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]  # the client behind the relay
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def same_origin(url: str, other: str) -> bool:
+    """Same scheme, host and port: where credentials for `url` may still be sent."""
+    a, b = urlsplit(url), urlsplit(other)
+    try:
+        return (a.scheme, a.hostname, a.port) == (b.scheme, b.hostname, b.port)
+    except ValueError:
+        return False
 
 
 class GuardedResolver(AbstractResolver):
@@ -250,8 +289,10 @@ class MediaFetcher:
                         if not location:
                             raise MediaRefused(f"HTTP {response.status} without Location")
                         next_url = urljoin(url, location)
-                        if urlsplit(next_url).hostname != host:
-                            sign = None  # credentials never follow a redirect to another host
+                        if not same_origin(url, next_url):
+                            # Credentials never follow a redirect to another host, nor from
+                            # https to http (they would cross the network in clear).
+                            sign = None
                         url = next_url
                         continue
                     if response.status >= 500 or response.status in (408, 425, 429):

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from gateway.store.private_files import create_private_file
 from normalizers.report import Report
 
 log = logging.getLogger("kanal.store")
@@ -108,7 +109,7 @@ class StoreEngine:
         if self.dialect == "sqlite":
             path = sqlite_path(url)
             if path is not None:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                create_private_file(path)
             self.write_engine = self._sqlite_engine(url, immediate=True, pool_size=1)
             self.read_engine = self._sqlite_engine(url, immediate=False, pool_size=pool_size)
             # The inbox's group commits run whole in one trip to a thread of their own (one

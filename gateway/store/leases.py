@@ -1,20 +1,17 @@
-"""Small shared state and leases: pollers' positions, and which replica runs a singleton."""
+"""Small shared state and leases: pollers' positions, which replica runs a singleton, and
+giving up a replica's leases and work claims when it stops."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import (
-    or_,
-    select,
-)
+from sqlalchemy import or_, select, update
 
 from gateway.store.engine import StoreEngine
-from gateway.store.schema import (
-    kv_state,
-)
+from gateway.store.schema import kv_state, raw_messages, reports
 
 
 class LeaseStore(StoreEngine):
@@ -56,3 +53,36 @@ class LeaseStore(StoreEngine):
                 await conn.execute(select(kv_state.c.holder).where(kv_state.c.key == key))
             ).first()
         return bool(row and row[0] == holder)
+
+    async def release_leases(self, keys: Sequence[str], holder: str) -> None:
+        """Give up leases this holder has (a clean stop): others may take them at once."""
+        if not keys:
+            return
+        async with self.write() as conn:
+            await conn.execute(
+                update(kv_state)
+                .where(kv_state.c.key.in_(list(keys)), kv_state.c.holder == holder)
+                .values(holder=None, until=None, updated_at=self.clock())
+            )
+
+    async def release_claims(self, worker: str) -> tuple[int, int]:
+        """Let the pipeline's and the CRM dispatcher's claims of `worker` lapse now, as if
+        their time had run out: at a clean stop, and at the start of a replica that was
+        killed (same identity). Returns (raw messages, reports) released."""
+        now = self.clock()
+        async with self.write() as conn:
+            raw = await conn.execute(
+                update(raw_messages)
+                .where(
+                    raw_messages.c.state == "processing",
+                    raw_messages.c.claimed_by == worker,
+                    raw_messages.c.claimed_until >= now,
+                )
+                .values(claimed_until=now - timedelta(seconds=1))
+            )
+            crm = await conn.execute(
+                update(reports)
+                .where(reports.c.crm_claimed_by == worker, reports.c.crm_claimed_until >= now)
+                .values(crm_claimed_until=now - timedelta(seconds=1))
+            )
+        return int(raw.rowcount or 0), int(crm.rowcount or 0)

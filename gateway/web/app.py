@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from gateway.base.runtime import Runtime
+from gateway.base.slow_clients import ConnectionGuard, Limits
 from gateway.intake.webhooks import add_webhook_routes
 from gateway.store import StoreUnavailable
 from gateway.store.migrate import head_revision
@@ -12,19 +13,27 @@ from gateway.web.admin import add_routes as add_admin_routes
 from gateway.web.api import AdminApi, add_api_routes, api_middleware
 from gateway.web.crm_routes import add_routes as add_crm_routes
 from gateway.web.desk import add_routes as add_desk_routes
-from gateway.web.keys import RUNTIME
+from gateway.web.keys import CONNECTION_GUARD, RUNTIME
 
 
 def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
     """The HTTP surface; `operations_only` is `kanal poll`'s: /healthz, /readyz, /metrics."""
     api = AdminApi(runtime)
     settings = runtime.settings
+    guard = ConnectionGuard(
+        Limits(
+            header_timeout_s=settings.server.header_timeout_s,
+            body_timeout_s=settings.server.body_timeout_s,
+            max_connections=settings.server.max_connections,
+        )
+    )
     app = web.Application(
-        middlewares=[] if operations_only else [api_middleware(api)],
+        middlewares=[guard.middleware, *([] if operations_only else [api_middleware(api)])],
         client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes)
         + 65536,
     )
     app[RUNTIME] = runtime
+    app[CONNECTION_GUARD] = guard
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

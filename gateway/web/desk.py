@@ -203,7 +203,10 @@ async def read_form(
             if isinstance(value, str) and key not in result.fields:
                 result.fields[key] = value[:MAX_FIELD_BYTES]
         return result
-    budget = [max_file_bytes * MAX_FILES + 1_048_576]
+    # The whole request stays within the app's client_max_size (aiohttp enforces it only on
+    # bodies it reads itself, not on a multipart read part by part): one file at the cap
+    # and the text fields, never MAX_FILES of them.
+    budget = [min(request.client_max_size, max_file_bytes * MAX_FILES + 1_048_576)]
     reader = await request.multipart()
     parts = 0
     while True:
