@@ -65,6 +65,32 @@ def imports(module: str, path: Path) -> Iterator[tuple[int, str, str]]:
                 yield node.lineno, prefix, f"{prefix}.{alias.name}"
 
 
+def missing(source: str, name: str, known: dict[str, Path]) -> str | None:
+    """What an import names that is not there: a kanal module, or a name `from` a kanal
+    package that is neither a module of it nor bound in its __init__.py."""
+    if source.split(".")[0] not in PACKAGES:
+        return None
+    if source not in known:
+        return source
+    if name == source or name in known or known[source].name != "__init__.py":
+        return None
+    bound = _bound_names(known[source])
+    return None if name.rpartition(".")[2] in bound else name
+
+
+def _bound_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
 def resolve(name: str, known: dict[str, Path]) -> str | None:
     while name and name not in known:
         name = name.rpartition(".")[0]
@@ -92,9 +118,10 @@ def check(root: Path) -> list[str]:
         mine = room_of(module)
         for line, source, name in imports(module, path):
             where = f"{path.relative_to(root)}:{line}"
-            if source.split(".")[0] in PACKAGES and source not in known:
+            gone = missing(source, name, known)
+            if gone is not None:
                 # mypy (ignore_missing_imports) would not say it: a module moved away.
-                problems.append(f"{where}: {module} imports a module that does not exist: {source}")
+                problems.append(f"{where}: {module} imports what does not exist: {gone}")
                 continue
             target = resolve(name, known)
             if target is None or target == module:
@@ -110,11 +137,11 @@ def check(root: Path) -> list[str]:
     for folder in USERS:  # they import kanal too: a module moved away breaks them alike
         for path in sorted((root / folder).rglob("*.py")):
             name = ".".join(path.relative_to(root).with_suffix("").parts)
-            for line, source, _ in imports(name, path):
-                if source.split(".")[0] in PACKAGES and source not in known:
+            for line, source, imported in imports(name, path):
+                gone = missing(source, imported, known)
+                if gone is not None:
                     problems.append(
-                        f"{path.relative_to(root)}:{line}: imports a module that does not "
-                        f"exist: {source}"
+                        f"{path.relative_to(root)}:{line}: imports what does not exist: {gone}"
                     )
     problems = list(dict.fromkeys(problems))  # `from a import b, c` names a twice
     problems += [f"import cycle: {' -> '.join(cycle)}" for cycle in cycles(graph)]

@@ -50,6 +50,7 @@ def test_the_check_finds_upward_and_sibling_imports_and_cycles(tmp_path):
             "normalizers/phone.py": "x = 1\n",
             "crm_client/__init__.py": "",
             "gateway/web/old.py": "def f():\n    from gateway.enrich import rules\n",
+            "gateway/web/gone.py": "from gateway import media_fetch\n",
         },
     )
     problems = load_checker().check(tmp_path)

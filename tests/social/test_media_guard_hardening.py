@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from gateway import media_fetch
+from gateway.pipeline import media as media_fetch
 from gateway.pipeline.media import MediaFetcher, address_problem
 from tests.social.helpers import jpeg
 from tests.social.test_media_guard import start_server
