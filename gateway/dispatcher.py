@@ -688,11 +688,11 @@ async def retry_due_now(runtime: Runtime, *, dead: bool, by: str = "cli") -> tup
 
 def add_retry_route(app: web.Application, runtime: Runtime) -> None:
     """`POST /api/v1/reports/{id}/retry` (admin role; behind the API's bearer middleware)."""
-    from gateway.api import PRINCIPAL
+    from gateway.api import PRINCIPAL, report_ref
 
     async def retry(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
-        report = await runtime.store.get_report(request.match_info["id"], with_history=False)
+        report = await runtime.store.get_report(report_ref(request), with_history=False)
         if report is None or not scope_contains(principal.scope, report.owner):
             raise ApiError(404, "not_found", "no such report")
         if principal.role != "admin":
