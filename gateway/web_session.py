@@ -26,6 +26,7 @@ from gateway.app import RUNTIME
 from gateway.config import read_secret
 from gateway.people import Person, Session, authenticate, end_session, load_session, start_session
 from gateway.runtime import Runtime
+from gateway.store import StoreUnavailable
 
 log = logging.getLogger("kanal.web")
 
@@ -254,8 +255,18 @@ def redirect(location: str) -> web.Response:
 
 
 def _safe_next(value: str | None, default: str = "/desk") -> str:
-    """Only local paths: `/desk`, never `//evil.example` or `https://…`."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: `/desk`, never `//evil.example`, `https://…`, `/\\evil` or
+    `/%09/evil.example` (browsers drop tabs and new lines, turning that into `//evil…`):
+    one leading slash, then no backslash, control or white-space character at all."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(c == "\\" or c.isspace() or not c.isprintable() for c in value)
+    ):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return default
     return value
 
@@ -325,13 +336,17 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
         )
     outcome = await authenticate(runtime.store, name, password)
     if outcome.person is None:
-        if outcome.reason == "locked" and outcome.locked_until is not None:
-            until = outcome.locked_until.astimezone(JAKARTA).strftime("%H:%M WIB")
-            error = f"Terlalu banyak percobaan gagal. Akun dikunci sampai {until}."
-        else:
-            error = "Nama pengguna atau kata sandi salah."
+        # One answer for unknown, disabled and locked people and wrong passwords: which
+        # it was would tell a stranger which names exist. The reason is for the log.
         log.info("sign-in refused (%s)", outcome.reason)
-        return await _signin_form(request, next_path=next_path, name=name, status=401, error=error)
+        return await _signin_form(
+            request,
+            next_path=next_path,
+            name=name,
+            status=401,
+            error="Nama pengguna atau kata sandi salah. "
+            "Setelah beberapa kali gagal, akun dikunci sementara.",
+        )
     session_id, _csrf = await start_session(runtime.store, outcome.person)
     response = redirect(next_path)
     set_cookie(response, runtime, SESSION_COOKIE, sign(secret, "session", session_id))
@@ -364,7 +379,29 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def unavailable_page(handler: Handler) -> Handler:
+    """A 503 page (not a 500) while the store cannot be read or written, e.g. a full disk."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StoreUnavailable as exc:
+            log.warning("%s %s: store unavailable (%s)", request.method, request.path, exc)
+            response = render(
+                request,
+                "error.html",
+                status=503,
+                title="Layanan sedang sibuk",
+                message="Layanan sedang tidak dapat menyimpan data. Silakan coba lagi nanti.",
+            )
+            response.headers["Retry-After"] = "30"
+            return response
+
+    return wrapped
+
+
 def add_signin_routes(app: web.Application) -> None:
-    app.router.add_get("/signin", signin_page)
-    app.router.add_post("/signin", signin_submit)
-    app.router.add_post("/signout", signout)
+    app.router.add_get("/signin", unavailable_page(signin_page))
+    app.router.add_post("/signin", unavailable_page(signin_submit))
+    app.router.add_post("/signout", unavailable_page(signout))
