@@ -17,6 +17,7 @@ from aiohttp import web
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from gateway.rate_limit import limited
 from gateway.runtime import Runtime
 from gateway.schema import raw_messages, report_history
 from gateway.store import StoreUnavailable
@@ -194,4 +195,11 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             return page("<!doctype html><p>Layanan sedang sibuk. Silakan coba lagi nanti.</p>", 503)
         return page(render_report(ticket, report, changes))
 
-    app.router.add_get("/track/{ticket}", track)
+    def too_many(_request: web.Request, retry_after: int) -> web.Response:
+        return page(
+            "<!doctype html><p>Terlalu banyak permintaan. Silakan coba lagi dalam "
+            f"{retry_after} detik.</p>",
+            429,
+        )
+
+    app.router.add_get("/track/{ticket}", limited(runtime, "track", too_many)(track))

@@ -401,7 +401,20 @@ def unavailable_page(handler: Handler) -> Handler:
     return wrapped
 
 
+def _too_many(request: web.Request, retry_after: int) -> web.Response:
+    return render(
+        request,
+        "error.html",
+        status=429,
+        title="Terlalu banyak percobaan",
+        message=f"Terlalu banyak permintaan. Silakan coba lagi dalam {retry_after} detik.",
+    )
+
+
 def add_signin_routes(app: web.Application) -> None:
-    app.router.add_get("/signin", unavailable_page(signin_page))
-    app.router.add_post("/signin", unavailable_page(signin_submit))
+    from gateway.rate_limit import limited
+
+    per_client = limited(app[RUNTIME], "signin", _too_many)
+    app.router.add_get("/signin", per_client(unavailable_page(signin_page)))
+    app.router.add_post("/signin", per_client(unavailable_page(signin_submit)))
     app.router.add_post("/signout", unavailable_page(signout))
