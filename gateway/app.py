@@ -6,6 +6,7 @@ from aiohttp import web
 
 from gateway.api import AdminApi, add_api_routes, api_middleware
 from gateway.errors import error_response
+from gateway.http_log import quiet_malformed_requests
 from gateway.migrate import head_revision
 from gateway.runtime import Runtime
 from gateway.store import StoreUnavailable
@@ -16,6 +17,7 @@ RUNTIME = web.AppKey("runtime", Runtime)
 
 def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
     """The HTTP surface; `operations_only` is `kanal poll`'s: /healthz, /readyz, /metrics."""
+    quiet_malformed_requests()
     api = AdminApi(runtime)
     settings = runtime.settings
     app = web.Application(
