@@ -30,6 +30,7 @@ from gateway.openapi import (
     Param,
     Stats,
     document,
+    query_names,
 )
 from gateway.runtime import Runtime
 from gateway.store import StaleVersion, StoreUnavailable, decode_cursor, scope_contains
@@ -353,6 +354,18 @@ async def _body(request: web.Request, model: type[M]) -> M:
         ) from None
 
 
+def _no_unknown_parameters(request: web.Request) -> None:
+    """A query parameter the document does not name is a 400 (a typo such as `stauts`
+    would otherwise answer everything)."""
+    resource = request.match_info.route.resource
+    known = query_names(request.method, resource.canonical if resource else "")
+    if known is None:
+        return
+    for name in request.query:
+        if name not in known:
+            raise ApiError(400, "bad_parameter", f"unknown parameter {name!r}", parameter=name)
+
+
 def api_middleware(api: AdminApi) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -363,6 +376,7 @@ def api_middleware(api: AdminApi) -> Middleware:
                 return exc.response()
         try:
             request[PRINCIPAL] = await api.principal(request)
+            _no_unknown_parameters(request)
             response = await handler(request)
         except ApiError as exc:
             response = exc.response()

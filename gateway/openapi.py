@@ -509,6 +509,14 @@ def document() -> dict[str, Any]:
     }
 
 
+def query_names(method: str, path: str) -> frozenset[str] | None:
+    """The documented query parameters of a route (None when the route is not documented)."""
+    for route in ROUTES:
+        if route.method == method.lower() and route.path == path:
+            return frozenset(p.name for p in route.params if p.where == "query")
+    return None
+
+
 def response_model(method: str, path: str, status: int) -> type[BaseModel] | None:
     """The documented model of a route's answer (tests validate live answers with it)."""
     for route in ROUTES:

@@ -32,6 +32,8 @@ BAD = [
     ("/api/v1/reports?q=a%00b", "q"),
     ("/api/v1/reports?owner=kelurahan:31.71", "owner"),
     ("/api/v1/reports?kelurahan=31.71.06.100%D9%A3", "kelurahan"),
+    ("/api/v1/reports?stauts=posted", "stauts"),  # a typo would otherwise list everything
+    ("/api/v1/stats?=null", ""),
 ]
 
 
