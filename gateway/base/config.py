@@ -76,6 +76,14 @@ class ServerConfig(Strict):
     # Poller leases last this long unless renewed (every third of it, while the replica
     # lives): the longest a dead replica's pollers wait for another to take them over.
     poller_lease_s: float = Field(default=30.0, ge=1, le=60)
+    # Per-client rate limits of /signin (GET and POST together) and /track/{ticket}: a
+    # token bucket per client address of `burst` requests, refilled at `rate_per_minute`;
+    # past it, 429 with Retry-After. `rate_limit_clients` bounds the clients remembered.
+    signin_rate_per_minute: float = Field(default=30.0, gt=0)
+    signin_burst: int = Field(default=20, ge=1)
+    track_rate_per_minute: float = Field(default=60.0, gt=0)
+    track_burst: int = Field(default=30, ge=1)
+    rate_limit_clients: int = Field(default=10_000, ge=1)
 
     @field_validator("http")
     @classmethod

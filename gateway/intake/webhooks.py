@@ -69,7 +69,7 @@ def public_url(runtime: Runtime, request: web.Request) -> str:
     what a trusted proxy says it was."""
     base = runtime.settings.server.public_url
     trusted = runtime.settings.server.trusted_proxies
-    if trusted and request.remote and _trusted(request.remote, trusted):
+    if trusted and request.remote and trusted_proxy(request.remote, trusted):
         host = request.headers.get("X-Forwarded-Host")
         proto = request.headers.get("X-Forwarded-Proto", "https")
         prefix = request.headers.get("X-Forwarded-Prefix", "")
@@ -80,7 +80,7 @@ def public_url(runtime: Runtime, request: web.Request) -> str:
     return base + request.raw_path
 
 
-def _trusted(remote: str, trusted: list[str]) -> bool:
+def trusted_proxy(remote: str, trusted: list[str]) -> bool:
     try:
         address = ip_address(remote)
     except ValueError:

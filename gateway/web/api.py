@@ -18,12 +18,25 @@ from pydantic import BaseModel, ValidationError
 from gateway.base.errors import ApiError
 from gateway.base.runtime import Runtime
 from gateway.pipeline import enrich
-from gateway.store import StaleVersion, StoreUnavailable, scope_contains
+from gateway.store import StaleVersion, StoreUnavailable, decode_cursor, scope_contains
 from gateway.web.auth import READ_ROLES, WRITE_ROLES, Principal, hash_token
-from gateway.web.openapi import GeocodePage, Stats, document
+from gateway.web.openapi import (
+    CURSOR,
+    GEOCODE_PARAMS,
+    ID,
+    IF_MATCH,
+    LIST_PARAMS,
+    QUEUE_PARAMS,
+    SEARCH_PARAMS,
+    GeocodePage,
+    Param,
+    Stats,
+    document,
+    query_names,
+)
 from gateway.web.stats import scoped_stats
 from normalizers.geocode import Geocoder
-from normalizers.report import STATUSES, Report, Reporter
+from normalizers.report import Report, Reporter
 
 PRINCIPAL = web.RequestKey("kanal.principal", Principal)  # the authenticated caller
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,41 +56,28 @@ def report_view(
     return report.model_dump(mode="json")
 
 
-def _bool(value: str, name: str) -> bool:
-    if value.lower() in ("true", "1", "yes"):
-        return True
-    if value.lower() in ("false", "0", "no"):
-        return False
-    raise ApiError(400, "bad_parameter", f"{name} must be true or false", parameter=name)
+def _query(request: web.Request, params: tuple[Param, ...]) -> dict[str, Any]:
+    """Every documented query parameter of a route, parsed by its documented schema (400
+    `bad_parameter` naming the first one that is not what the document says)."""
+    return {p.name: p.parse(request.query.get(p.name)) for p in params if p.where == "query"}
 
 
-def _limit(request: web.Request) -> int:
-    raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
-        raise ApiError(400, "bad_parameter", "limit must be 1..500", parameter="limit")
-    return int(raw)
-
-
-def _since(request: web.Request) -> datetime | None:
-    raw = request.query.get("since")
-    if not raw:
-        return None
+def report_ref(request: web.Request) -> str:
+    """The `{id}` of the path: a report id or a ticket; anything else names no report."""
+    raw = request.match_info["id"]
     try:
-        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(400, "bad_parameter", "since must be RFC 3339", parameter="since") from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+        return str(ID.parse(raw))
+    except ApiError:
+        raise ApiError(404, "not_found", "no such report") from None
 
 
-def _statuses(request: web.Request) -> list[str] | None:
-    raw = request.query.get("status")
-    if not raw:
-        return None
-    values = [v.strip() for v in raw.split(",") if v.strip()]
-    unknown = [v for v in values if v not in STATUSES]
-    if unknown:
-        raise ApiError(400, "bad_parameter", f"unknown status {unknown[0]!r}", parameter="status")
-    return values
+def _cursor(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            decode_cursor(value)
+        except ValueError:
+            raise CURSOR.bad("is not a next_cursor kanal gave") from None
+    return value
 
 
 class AdminActions:
@@ -115,7 +115,7 @@ class AdminApi:
             raise ApiError(403, "forbidden", f"role {principal.role} may not do this")
 
     async def visible_report(self, request: web.Request, principal: Principal) -> Report:
-        report = await self.store.get_report(request.match_info["id"])
+        report = await self.store.get_report(report_ref(request))
         if report is None or not scope_contains(principal.scope, report.owner):
             raise ApiError(404, "not_found", "no such report")
         return report
@@ -131,43 +131,36 @@ class AdminApi:
     async def list_reports(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
         self.require(principal, READ_ROLES)
-        q = request.query
-        geo = _bool(q["geo"], "geo") if "geo" in q else None
-        attention = _bool(q["attention"], "attention") if "attention" in q else None
-        try:
-            items, cursor = await self.store.list_reports(
-                principal.scope,
-                status=_statuses(request),
-                channel=q.get("channel") or None,
-                owner=q.get("owner") or None,
-                geo=geo,
-                attention=attention,
-                kelurahan=q.get("kelurahan") or None,
-                q=q.get("q") or None,
-                since=_since(request),
-                limit=_limit(request),
-                cursor=q.get("cursor") or None,
-            )
-        except ValueError as exc:
-            raise ApiError(400, "bad_parameter", str(exc), parameter="cursor") from None
+        q = _query(request, SEARCH_PARAMS)
+        items, cursor = await self.store.list_reports(
+            principal.scope,
+            status=q["status"].split(",") if q["status"] else None,
+            channel=q["channel"],
+            owner=q["owner"],
+            geo=q["geo"],
+            attention=q["attention"],
+            kelurahan=q["kelurahan"],
+            q=q["q"],
+            since=q["since"],
+            limit=q["limit"],
+            cursor=_cursor(q["cursor"]),
+        )
         return self._page(items, cursor, principal)
 
     async def queue(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
         self.require(principal, READ_ROLES)
-        try:
-            items, cursor = await self.store.list_reports(
-                principal.scope,
-                status=["pending_enrichment"],
-                or_attention=True,  # a citizen wrote again on a done report, for example
-                channel=request.query.get("channel") or None,
-                owner=request.query.get("owner") or None,
-                limit=_limit(request),
-                cursor=request.query.get("cursor") or None,
-                oldest_first=True,
-            )
-        except ValueError as exc:
-            raise ApiError(400, "bad_parameter", str(exc), parameter="cursor") from None
+        q = _query(request, QUEUE_PARAMS)
+        items, cursor = await self.store.list_reports(
+            principal.scope,
+            status=["pending_enrichment"],
+            or_attention=True,  # a citizen wrote again on a done report, for example
+            channel=q["channel"],
+            owner=q["owner"],
+            limit=q["limit"],
+            cursor=_cursor(q["cursor"]),
+            oldest_first=True,
+        )
         return self._page(items, cursor, principal)
 
     def _page(self, items: list[Report], cursor: str | None, principal: Principal) -> web.Response:
@@ -188,7 +181,8 @@ class AdminApi:
         # Raw messages that failed normalization belong to no owner yet: province only.
         if principal.scope != "province":
             raise ApiError(403, "forbidden", "the inbox of failed messages is for province scope")
-        rows = await self.store.inbox(_limit(request), request.query.get("cursor") or None)
+        q = _query(request, LIST_PARAMS)
+        rows = await self.store.inbox(q["limit"], q["cursor"])
         items = [
             {
                 "id": r["id"],
@@ -207,7 +201,7 @@ class AdminApi:
         return web.json_response(
             {
                 "items": items,
-                "next_cursor": items[-1]["id"] if len(items) == _limit(request) else None,
+                "next_cursor": items[-1]["id"] if len(items) == q["limit"] else None,
             }
         )
 
@@ -216,14 +210,9 @@ class AdminApi:
     async def geocode(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
         self.require(principal, READ_ROLES)
-        q = request.query.get("q", "").strip()
-        if not q:
-            raise ApiError(400, "bad_parameter", "q is required", parameter="q")
-        raw_limit = request.query.get("limit", "5")
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= 20:
-            raise ApiError(400, "bad_parameter", "limit must be 1..20", parameter="limit")
+        q = _query(request, GEOCODE_PARAMS)
         # An online provider (if one is ever configured) blocks: keep it off the loop.
-        found = await asyncio.to_thread(self.geocoder.suggest, q, int(raw_limit))
+        found = await asyncio.to_thread(self.geocoder.suggest, q["q"], q["limit"])
         page = GeocodePage.model_validate({"items": [g.as_dict() for g in found]})
         return web.json_response(page.model_dump(mode="json"))
 
@@ -248,15 +237,16 @@ class AdminApi:
         now = self.store.clock()
 
         def guarded(current: Report) -> Report | None:
-            # Checked again inside the transaction: the owner may have changed meanwhile.
+            # Checked inside the transaction (the owner may have changed meanwhile), and
+            # before the version: a stale If-Match must not reveal a report out of scope.
             if not scope_contains(principal.scope, current.owner):
                 raise ApiError(404, "not_found", "no such report")
+            if expected_version is not None and current.version != expected_version:
+                raise StaleVersion(current.version)
             return change(current, principal, now)
 
         try:
-            report = await self.store.update_report(
-                request.match_info["id"], guarded, expected_version=expected_version
-            )
+            report = await self.store.update_report(report_ref(request), guarded)
         except StaleVersion as exc:
             self.actions.labels(action, "stale").inc()
             raise ApiError(
@@ -350,12 +340,7 @@ def _if_match(request: web.Request) -> int:
     raw = request.headers.get("If-Match")
     if raw is None or not raw.strip():
         raise ApiError(428, "precondition_required", "If-Match: <version> is required")
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
-        raise ApiError(
-            400, "bad_parameter", "If-Match must be the report's version", parameter="If-Match"
-        )
-    return int(value)
+    return int(str(IF_MATCH.parse(raw.strip())).removeprefix("W/").strip('"'))
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
@@ -375,6 +360,18 @@ async def _body(request: web.Request, model: type[M]) -> M:
         ) from None
 
 
+def _no_unknown_parameters(request: web.Request) -> None:
+    """A query parameter the document does not name is a 400 (a typo such as `stauts`
+    would otherwise answer everything)."""
+    resource = request.match_info.route.resource
+    known = query_names(request.method, resource.canonical if resource else "")
+    if known is None:
+        return
+    for name in request.query:
+        if name not in known:
+            raise ApiError(400, "bad_parameter", f"unknown parameter {name!r}", parameter=name)
+
+
 def api_middleware(api: AdminApi) -> Middleware:
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -385,6 +382,7 @@ def api_middleware(api: AdminApi) -> Middleware:
                 return exc.response()
         try:
             request[PRINCIPAL] = await api.principal(request)
+            _no_unknown_parameters(request)
             response = await handler(request)
         except ApiError as exc:
             response = exc.response()

@@ -13,11 +13,13 @@ from gateway.web.admin import add_routes as add_admin_routes
 from gateway.web.api import AdminApi, add_api_routes, api_middleware
 from gateway.web.crm_routes import add_routes as add_crm_routes
 from gateway.web.desk import add_routes as add_desk_routes
+from gateway.web.http_log import quiet_malformed_requests
 from gateway.web.keys import CONNECTION_GUARD, RUNTIME
 
 
 def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
     """The HTTP surface; `operations_only` is `kanal poll`'s: /healthz, /readyz, /metrics."""
+    quiet_malformed_requests()
     api = AdminApi(runtime)
     settings = runtime.settings
     guard = ConnectionGuard(

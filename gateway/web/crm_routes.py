@@ -11,7 +11,7 @@ from gateway.crm import media_links as media
 from gateway.crm.dispatcher import NotFailed, revive
 from gateway.store import scope_contains
 from gateway.web import track
-from gateway.web.api import PRINCIPAL, report_view
+from gateway.web.api import PRINCIPAL, report_ref, report_view
 from normalizers.report import Report
 
 
@@ -26,7 +26,7 @@ def add_retry_route(app: web.Application, runtime: Runtime) -> None:
 
     async def retry(request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
-        report = await runtime.store.get_report(request.match_info["id"], with_history=False)
+        report = await runtime.store.get_report(report_ref(request), with_history=False)
         if report is None or not scope_contains(principal.scope, report.owner):
             raise ApiError(404, "not_found", "no such report")
         if principal.role != "admin":

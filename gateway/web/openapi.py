@@ -8,15 +8,17 @@ what each route takes and answers (tests check the app's router against it).
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, RootModel
 from pydantic.json_schema import models_json_schema
 
+from gateway.base.errors import ApiError
 from gateway.pipeline.enrich import EnrichmentPatch, RejectBody
-from normalizers.report import AreaRef, Report
+from normalizers.report import STATUSES, AreaRef, Report
 
 REF = "#/components/schemas/{model}"
 
@@ -48,6 +50,47 @@ class ClaimedError(Out):
     """409 when another admin holds the report's lease."""
 
     error: ClaimedDetail
+
+
+class WrongStatusDetail(Out):
+    code: Literal["wrong_status"]
+    message: str
+    current: str
+
+
+class WrongStatusError(Out):
+    """409 when the report's status does not allow the action (e.g. reopening an open one)."""
+
+    error: WrongStatusDetail
+
+
+class NoAttentionDetail(Out):
+    code: Literal["no_attention"]
+    message: str
+
+
+class NoAttentionError(Out):
+    """409 from `PATCH {"attention": null}` on a report that is not flagged."""
+
+    error: NoAttentionDetail
+
+
+class NotFailedDetail(Out):
+    code: Literal["not_failed"]
+    message: str
+    current_status: str
+
+
+class NotFailedError(Out):
+    """409 from retry: only a failed report can be sent again."""
+
+    error: NotFailedDetail
+
+
+class Conflict(RootModel[ClaimedError | WrongStatusError | NoAttentionError]):
+    """409 from the enrichment writes: `claimed` (another holds the lease: `holder`,
+    `until`), `wrong_status` (the report's `current` status does not allow it) or
+    `no_attention` (clearing a flag that is not set)."""
 
 
 class IncompleteDetail(Out):
@@ -108,13 +151,84 @@ class GeocodePage(Out):
     items: list[GeocodeSuggestion]
 
 
+# Free text in a parameter: anything but control characters (PostgreSQL refuses NUL).
+TEXT = "^[^\\u0000-\\u001f\\u007f]*$"
+RFC3339 = re.compile(
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _text(max_length: int, **more: Any) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": TEXT, **more}
+
+
 @dataclass(frozen=True)
 class Param:
+    """One parameter as documented; `parse` reads it by that very schema, so what the
+    document promises and what the handlers accept are one thing."""
+
     name: str
     where: Literal["query", "path", "header"]
     description: str
     required: bool = False
-    schema: dict[str, Any] = field(default_factory=lambda: {"type": "string"})
+    schema: dict[str, Any] = field(default_factory=lambda: _text(200))
+
+    def parse(self, raw: str | None) -> Any:
+        """The value of `raw` (None when absent: the default); ApiError 400 naming the
+        parameter when it is not what the document says."""
+        if raw is None:
+            if self.required:
+                raise self.bad("is required")
+            return self.schema.get("default")
+        schema = self.schema
+        kind = schema.get("type", "string")
+        if kind == "integer":
+            if not re.fullmatch(r"[0-9]{1,9}", raw):
+                raise self.bad("must be a whole number")
+            value: Any = int(raw)
+            low, high = schema.get("minimum"), schema.get("maximum")
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise self.bad(f"must be {low}..{high}")
+            return value
+        if kind == "boolean":
+            if raw not in ("true", "false"):
+                raise self.bad("must be true or false")
+            return raw == "true"
+        if len(raw) < schema.get("minLength", 0) or len(raw) > schema.get("maxLength", 10**6):
+            raise self.bad(
+                f"must be {schema.get('minLength', 0)} to {schema.get('maxLength')} characters"
+            )
+        if "pattern" in schema and not re.search(schema["pattern"], raw):
+            raise self.bad("is not in the documented form")
+        if schema.get("format") == "date-time":
+            return _date_time(raw, self)
+        return raw
+
+    def bad(self, problem: str) -> ApiError:
+        return ApiError(400, "bad_parameter", f"{self.name} {problem}", parameter=self.name)
+
+
+def _date_time(raw: str, param: Param) -> datetime:
+    """RFC 3339 (what JSON Schema's date-time is), as an aware UTC datetime; a leap second
+    reads as :59, and a time whose offset carries it past year 1 or 9999 is clamped."""
+    found = RFC3339.match(raw)
+    if not found:
+        raise param.bad("must be an RFC 3339 date-time")
+    year, month, day, hour, minute, second = (int(found.group(i)) for i in range(1, 7))
+    fraction, offset = found.group(7) or "", found.group(8).upper()
+    text = (
+        f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{min(second, 59):02d}"
+        f"{fraction[:7]}{'+00:00' if offset == 'Z' else offset}"
+    )
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise param.bad("must be an RFC 3339 date-time") from None
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if year < 5000 else datetime.max.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -128,21 +242,55 @@ class Route:
     public: bool = False
 
 
-ID = Param("id", "path", "The report's id (ULID)", required=True)
+ID = Param(
+    "id",
+    "path",
+    "The report's id (ULID) or its ticket (KNL-…)",
+    required=True,
+    schema={"type": "string", "pattern": "^[0-9A-Za-z-]{1,64}$"},
+)
 IF_MATCH = Param(
     "If-Match",
     "header",
-    "The report's version as last read (428 without it, 412 when stale)",
+    "The report's version as last read: the integer (7) or the ETag kanal sent with it "
+    '("7"); 428 without it, 412 when stale',
     required=True,
+    schema={"type": "string", "pattern": '^(W/)?("[0-9]{1,9}"|[0-9]{1,9})$'},
 )
-LIST_PARAMS = (
-    Param("limit", "query", "Page size, 1..500 (default 50)", schema={"type": "integer"}),
-    Param("cursor", "query", "next_cursor of the previous page"),
+LIMIT = Param(
+    "limit",
+    "query",
+    "Page size",
+    schema={"type": "integer", "minimum": 1, "maximum": 500, "default": 50},
+)
+CURSOR = Param(
+    "cursor",
+    "query",
+    "next_cursor of the previous page (400 for anything else)",
+    schema={"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[A-Za-z0-9_-]+$"},
+)
+LIST_PARAMS = (LIMIT, CURSOR)
+_STATUS = "(" + "|".join(STATUSES) + ")"
+_OWNER = (
+    "^(province|kota:[0-9]{2}\\.[0-9]{2}|kecamatan:[0-9]{2}\\.[0-9]{2}\\.[0-9]{2}|"
+    "kelurahan:[0-9]{2}\\.[0-9]{2}\\.[0-9]{2}\\.[0-9]{4}|office:[a-z0-9_]{1,64})$"
+)
+CHANNEL = Param("channel", "query", "A channel code", schema=_text(64))
+OWNER = Param(
+    "owner",
+    "query",
+    "An owner such as kelurahan:31.71.06.1001",
+    schema={"type": "string", "pattern": _OWNER},
 )
 SEARCH_PARAMS = (
-    Param("status", "query", "One status, or several separated by commas"),
-    Param("channel", "query", "A channel code"),
-    Param("owner", "query", "An owner such as kelurahan:31.71.06.1001"),
+    Param(
+        "status",
+        "query",
+        "One status, or several separated by commas",
+        schema={"type": "string", "pattern": f"^{_STATUS}(,{_STATUS})*$"},
+    ),
+    CHANNEL,
+    OWNER,
     Param("geo", "query", "true or false", schema={"type": "boolean"}),
     Param(
         "attention",
@@ -151,15 +299,30 @@ SEARCH_PARAMS = (
         "again after done); false: only the others",
         schema={"type": "boolean"},
     ),
-    Param("kelurahan", "query", "Code of the kelurahan of the report's location"),
-    Param("q", "query", "Text (ticket, title, text, description)"),
+    Param(
+        "kelurahan",
+        "query",
+        "Code of the kelurahan of the report's location",
+        schema={"type": "string", "pattern": "^[0-9]{2}\\.[0-9]{2}\\.[0-9]{2}\\.[0-9]{4}$"},
+    ),
+    Param("q", "query", "Text (ticket, title, text, description), 1 to 200 characters"),
     Param(
         "since",
         "query",
-        "RFC 3339; on received_at",
+        "RFC 3339 date-time; on received_at (an empty value is refused)",
         schema={"type": "string", "format": "date-time"},
     ),
     *LIST_PARAMS,
+)
+QUEUE_PARAMS = (CHANNEL, OWNER, *LIST_PARAMS)
+GEOCODE_PARAMS = (
+    Param("q", "query", "Address text, 1 to 200 characters", required=True),
+    Param(
+        "limit",
+        "query",
+        "How many suggestions",
+        schema={"type": "integer", "minimum": 1, "maximum": 20, "default": 5},
+    ),
 )
 E = ErrorBody  # the common error body, for brevity in the table
 ROUTES: tuple[Route, ...] = (
@@ -168,11 +331,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/queue",
         "The enrichment queue in the caller's scope, oldest first",
         {200: ReportPage, 400: E, 401: E, 403: E},
-        params=(
-            Param("channel", "query", "A channel code"),
-            Param("owner", "query", "An owner"),
-            *LIST_PARAMS,
-        ),
+        params=QUEUE_PARAMS,
     ),
     Route(
         "get",
@@ -192,7 +351,7 @@ ROUTES: tuple[Route, ...] = (
         "patch",
         "/api/v1/reports/{id}",
         "Enrich a report (takes or renews the lease)",
-        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: ClaimedError, 412: E, 422: E, 428: E},
+        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: Conflict, 412: E, 422: E, 428: E},
         body=EnrichmentPatch,
         params=(ID, IF_MATCH),
     ),
@@ -200,28 +359,28 @@ ROUTES: tuple[Route, ...] = (
         "post",
         "/api/v1/reports/{id}/claim",
         "Take a 15-minute lease on the report",
-        {200: Report, 401: E, 403: E, 404: E, 409: ClaimedError},
+        {200: Report, 401: E, 403: E, 404: E, 409: Conflict},
         params=(ID,),
     ),
     Route(
         "post",
         "/api/v1/reports/{id}/release",
         "Give the lease back",
-        {200: Report, 401: E, 403: E, 404: E, 409: ClaimedError},
+        {200: Report, 401: E, 403: E, 404: E, 409: Conflict},
         params=(ID,),
     ),
     Route(
         "post",
         "/api/v1/reports/{id}/submit",
         "Queue the enriched report for the CRM",
-        {202: Report, 401: E, 403: E, 404: E, 409: ClaimedError, 422: IncompleteError},
+        {202: Report, 401: E, 403: E, 404: E, 409: Conflict, 422: IncompleteError},
         params=(ID,),
     ),
     Route(
         "post",
         "/api/v1/reports/{id}/reject",
         "Reject with a reason",
-        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: ClaimedError, 422: E},
+        {200: Report, 400: E, 401: E, 403: E, 404: E, 409: Conflict, 422: E},
         body=RejectBody,
         params=(ID,),
     ),
@@ -229,14 +388,14 @@ ROUTES: tuple[Route, ...] = (
         "post",
         "/api/v1/reports/{id}/reopen",
         "Put a rejected report back in the queue",
-        {200: Report, 401: E, 403: E, 404: E, 409: E},
+        {200: Report, 401: E, 403: E, 404: E, 409: Conflict},
         params=(ID,),
     ),
     Route(
         "post",
         "/api/v1/reports/{id}/retry",
         "Send a failed report to the CRM again",
-        {202: Report, 401: E, 403: E, 404: E, 409: E},
+        {202: Report, 401: E, 403: E, 404: E, 409: NotFailedError},
         params=(ID,),
     ),
     Route("get", "/api/v1/stats", "Counts in the caller's scope", {200: Stats, 401: E, 403: E}),
@@ -252,10 +411,7 @@ ROUTES: tuple[Route, ...] = (
         "/api/v1/geocode",
         "Location suggestions for an address text",
         {200: GeocodePage, 400: E, 401: E, 403: E},
-        params=(
-            Param("q", "query", "Address text", required=True),
-            Param("limit", "query", "1..20 (default 5)", schema={"type": "integer"}),
-        ),
+        params=GEOCODE_PARAMS,
     ),
     Route("get", "/api/v1/openapi.json", "This document", {}, public=True),
 )
@@ -351,6 +507,14 @@ def document() -> dict[str, Any]:
         },
         "paths": paths,
     }
+
+
+def query_names(method: str, path: str) -> frozenset[str] | None:
+    """The documented query parameters of a route (None when the route is not documented)."""
+    for route in ROUTES:
+        if route.method == method.lower() and route.path == path:
+            return frozenset(p.name for p in route.params if p.where == "query")
+    return None
 
 
 def response_model(method: str, path: str, status: int) -> type[BaseModel] | None:

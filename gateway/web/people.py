@@ -15,9 +15,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from gateway.store import Store
@@ -166,46 +165,71 @@ async def disable_user(store: Store, name: str) -> bool:
 
 
 async def authenticate(store: Store, name: str, password: str) -> SignIn:
-    """Check a name and password, counting failures; 5 in a row lock the account 15 minutes.
+    """Check a name and password; 5 failures in a row lock the account 15 minutes.
 
-    Unknown names, disabled people and wrong passwords answer alike and take about as long.
-    A locked account answers `locked` without checking the password, so guessing stops.
+    One atomic step decides whether a password may be checked at all: a conditional
+    UPDATE counts the attempt in advance (as a failure) and sets the lock when it is the
+    fifth, so concurrent guesses cannot all slip past a lock check made before any of them
+    was counted; a right password then clears the count. The count is not reset by a lock:
+    after it lapses, the next failure locks again at once.
+
+    Unknown names, disabled and locked people and wrong passwords answer alike and do the
+    same work (one conditional write, one scrypt run); `reason` is for the log only.
     """
-    async with store.read() as conn:
-        row = (
-            (await conn.execute(select(users).where(users.c.name == name[:128]))).mappings().first()
-        )
+    name = name[:128]
     now = store.clock()
     if len(password) > MAX_PASSWORD_LENGTH:
         password = ""  # cannot match any stored password; still costs one scrypt run
-    if row is None or row["disabled_at"] is not None:
-        await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
-        return SignIn(None, "bad_credentials")
-    if row["locked_until"] is not None and row["locked_until"] > now:
-        return SignIn(None, "locked", row["locked_until"])
-    ok = bool(password) and await asyncio.to_thread(verify_password, password, row["password_hash"])
+    counted = users.c.failed_logins + 1
     async with store.write() as conn:
-        if ok:
-            await conn.execute(
-                update(users)
-                .where(users.c.id == row["id"])
-                .values(failed_logins=0, locked_until=None)
+        row = (
+            (
+                await conn.execute(
+                    update(users)
+                    .where(
+                        users.c.name == name,
+                        users.c.disabled_at.is_(None),
+                        or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+                    )
+                    .values(
+                        failed_logins=counted,
+                        locked_until=case(
+                            (counted >= LOCK_AFTER_FAILURES, now + timedelta(minutes=LOCK_MINUTES)),
+                            else_=None,
+                        ),
+                    )
+                    .returning(
+                        users.c.id,
+                        users.c.name,
+                        users.c.role,
+                        users.c.scope,
+                        users.c.password_hash,
+                        users.c.locked_until,
+                    )
+                )
             )
-            return SignIn(Person(row["id"], row["name"], row["role"], row["scope"]))
-        # Count from the stored value inside the write transaction: concurrent guesses all count.
-        current = (
-            await conn.execute(select(users.c.failed_logins).where(users.c.id == row["id"]))
-        ).scalar_one()
-        failures = int(current or 0) + 1
-        values: dict[str, Any] = {"failed_logins": failures}
-        locked_until = None
-        if failures >= LOCK_AFTER_FAILURES:
-            locked_until = now + timedelta(minutes=LOCK_MINUTES)
-            values = {"failed_logins": 0, "locked_until": locked_until}
-        await conn.execute(update(users).where(users.c.id == row["id"]).values(**values))
-    if locked_until is not None:
-        return SignIn(None, "locked", locked_until)
-    return SignIn(None, "bad_credentials")
+            .mappings()
+            .first()
+        )
+        refused = None
+        if row is None:
+            refused = (
+                await conn.execute(select(users.c.locked_until).where(users.c.name == name))
+            ).first()
+    if row is None:
+        await asyncio.to_thread(verify_password, password, _DUMMY_HASH)
+        locked = refused is not None and refused[0] is not None and refused[0] > now
+        return SignIn(None, "locked" if locked else "bad_credentials")
+    ok = bool(password) and await asyncio.to_thread(verify_password, password, row["password_hash"])
+    if not ok:
+        if row["locked_until"] is not None:
+            return SignIn(None, "locked", row["locked_until"])
+        return SignIn(None, "bad_credentials")
+    async with store.write() as conn:
+        await conn.execute(
+            update(users).where(users.c.id == row["id"]).values(failed_logins=0, locked_until=None)
+        )
+    return SignIn(Person(row["id"], row["name"], row["role"], row["scope"]))
 
 
 # --- sessions -------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from aiohttp import web
 
 from gateway.base.config import read_secret
 from gateway.base.runtime import Runtime
+from gateway.store import StoreUnavailable
 from gateway.web.keys import RUNTIME
 from gateway.web.people import (
     Person,
@@ -270,8 +271,18 @@ def redirect(location: str) -> web.Response:
 
 
 def _safe_next(value: str | None, default: str = "/desk") -> str:
-    """Only local paths: `/desk`, never `//evil.example` or `https://…`."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    """Only a path on this site: `/desk`, never `//evil.example`, `https://…`, `/\\evil` or
+    `/%09/evil.example` (browsers drop tabs and new lines, turning that into `//evil…`):
+    one leading slash, then no backslash, control or white-space character at all."""
+    if (
+        not value
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(c == "\\" or c.isspace() or not c.isprintable() for c in value)
+    ):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
         return default
     return value
 
@@ -341,13 +352,17 @@ async def signin_submit(request: web.Request) -> web.StreamResponse:
         )
     outcome = await authenticate(runtime.store, name, password)
     if outcome.person is None:
-        if outcome.reason == "locked" and outcome.locked_until is not None:
-            until = outcome.locked_until.astimezone(JAKARTA).strftime("%H:%M WIB")
-            error = f"Terlalu banyak percobaan gagal. Akun dikunci sampai {until}."
-        else:
-            error = "Nama pengguna atau kata sandi salah."
+        # One answer for unknown, disabled and locked people and wrong passwords: which
+        # it was would tell a stranger which names exist. The reason is for the log.
         log.info("sign-in refused (%s)", outcome.reason)
-        return await _signin_form(request, next_path=next_path, name=name, status=401, error=error)
+        return await _signin_form(
+            request,
+            next_path=next_path,
+            name=name,
+            status=401,
+            error="Nama pengguna atau kata sandi salah. "
+            "Setelah beberapa kali gagal, akun dikunci sementara.",
+        )
     session_id, _csrf = await start_session(runtime.store, outcome.person)
     response = redirect(next_path)
     set_cookie(response, runtime, SESSION_COOKIE, sign(secret, "session", session_id))
@@ -380,7 +395,42 @@ async def signout(request: web.Request) -> web.StreamResponse:
     return response
 
 
+def unavailable_page(handler: Handler) -> Handler:
+    """A 503 page (not a 500) while the store cannot be read or written, e.g. a full disk."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StoreUnavailable as exc:
+            log.warning("%s %s: store unavailable (%s)", request.method, request.path, exc)
+            response = render(
+                request,
+                "error.html",
+                status=503,
+                title="Layanan sedang sibuk",
+                message="Layanan sedang tidak dapat menyimpan data. Silakan coba lagi nanti.",
+            )
+            response.headers["Retry-After"] = "30"
+            return response
+
+    return wrapped
+
+
+def _too_many(request: web.Request, retry_after: int) -> web.Response:
+    return render(
+        request,
+        "error.html",
+        status=429,
+        title="Terlalu banyak percobaan",
+        message=f"Terlalu banyak permintaan. Silakan coba lagi dalam {retry_after} detik.",
+    )
+
+
 def add_signin_routes(app: web.Application) -> None:
-    app.router.add_get("/signin", signin_page)
-    app.router.add_post("/signin", signin_submit)
-    app.router.add_post("/signout", signout)
+    from gateway.web.rate_limit import limited
+
+    per_client = limited(app[RUNTIME], "signin", _too_many)
+    app.router.add_get("/signin", per_client(unavailable_page(signin_page)))
+    app.router.add_post("/signin", per_client(unavailable_page(signin_submit)))
+    app.router.add_post("/signout", unavailable_page(signout))

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from gateway.base.runtime import Runtime
 from gateway.store import StoreUnavailable
 from gateway.store.schema import raw_messages, report_history
+from gateway.web.rate_limit import limited
 from normalizers.report import Report
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -194,4 +195,11 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             return page("<!doctype html><p>Layanan sedang sibuk. Silakan coba lagi nanti.</p>", 503)
         return page(render_report(ticket, report, changes))
 
-    app.router.add_get("/track/{ticket}", track)
+    def too_many(_request: web.Request, retry_after: int) -> web.Response:
+        return page(
+            "<!doctype html><p>Terlalu banyak permintaan. Silakan coba lagi dalam "
+            f"{retry_after} detik.</p>",
+            429,
+        )
+
+    app.router.add_get("/track/{ticket}", limited(runtime, "track", too_many)(track))
