@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -258,6 +259,11 @@ def check_storable(message: RawMessage) -> None:
         raise MalformedPayload(
             f"timestamp out of range: {message.received_at.isoformat()!r}"
         ) from exc
+
+
+# A secret of a connector's configuration section by key: inline, from the environment or
+# from its `<key>_file`; None when unset (then the connector runs unsigned, if allowed).
+Secrets = Callable[[str], str | None]
 
 
 class WebhookConnector(Protocol):

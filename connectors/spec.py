@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors.base import WebhookConnector
+from connectors.base import Secrets, WebhookConnector
+from connectors.media import MediaAccess
 from connectors.outbound import FindRecipient, Sender
 
 OWNER_PATTERN = re.compile(
@@ -80,10 +81,6 @@ class SecretConfig(ConnectorConfig):
     secret_file: str = ""
 
 
-# A secret of the connector's section by key: inline, from the environment or from its
-# `<key>_file`; None when unset (then the connector runs unsigned, if allowed).
-Secrets = Callable[[str], str | None]
-
 # How the citizen learns the ticket and hears the news: in the webhook's answer, a message
 # on the same chat, an SMS, an e-mail, a printed receipt at the desk, or not at all.
 Answer = Literal["webhook", "chat", "sms", "email", "receipt", "none"]
@@ -113,6 +110,8 @@ class Connector:
     sender: Callable[[Any, Secrets], Sender] | None = None
     # answers = "chat": whom to answer, from the stored message (its send.py).
     recipient: FindRecipient | None = None
+    # How its attachments are fetched (its media.py); by default from its media_hosts.
+    media: MediaAccess = field(default_factory=MediaAccess)
 
     @property
     def channel(self) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connectors.sms_twilio import send
+from connectors.sms_twilio import media, send
 from connectors.sms_twilio.config import SmsTwilioConfig
 from connectors.sms_twilio.wire import TwilioConnector
 from connectors.spec import Channel, Connector, Secrets
@@ -20,4 +20,5 @@ CONNECTOR = Connector(
     webhook="sms/twilio",
     build=_build,
     sender=send.sender,
+    media=media.MEDIA,
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.spec import Channel, Connector, Secrets
-from connectors.telegram import send
+from connectors.telegram import media, send
 from connectors.telegram.config import TelegramConfig
 from connectors.telegram.wire import TelegramConnector
 
@@ -22,4 +22,5 @@ CONNECTOR = Connector(
     serves_webhook=lambda config: config.mode == "webhook",
     sender=send.sender,
     recipient=send.recipient,
+    media=media.MEDIA,
 )

@@ -16,9 +16,12 @@ class TelegramApiError(ConnectorError):
     reason = "api_error"
     status = 502
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.refused = refused  # the Bot API said no (4xx): asking again will not help
 
 
 async def call(
@@ -52,4 +55,6 @@ async def call(
     retry_after = parameters.get("retry_after") if parameters else None
     if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
         raise TelegramApiError(f"{method}: flood control: {description}", float(retry_after))
-    raise TelegramApiError(f"{method}: {description}")
+    raise TelegramApiError(
+        f"{method}: {description}", refused=400 <= status < 500 and status != 429
+    )

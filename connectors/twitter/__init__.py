@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from connectors.spec import Channel, Connector, Secrets
-from connectors.twitter import send
+from connectors.twitter import media, send
 from connectors.twitter.config import TwitterConfig
 from connectors.twitter.wire import TwitterConnector
 
@@ -25,4 +25,5 @@ CONNECTOR = Connector(
     serves_webhook=lambda config: config.mode == "webhook",
     sender=send.sender,
     recipient=send.recipient,
+    media=media.MEDIA,
 )

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
-from pydantic import Field, ValidationError, create_model, field_validator
+from pydantic import BaseModel, Field, ValidationError, create_model, field_validator
 
 from connectors import BY_SECTION
+from connectors.base import Secrets
 from connectors.spec import ConnectorConfig, Strict, parse_host_port, read_secret
 from gateway.store.private_files import create_private_file
 
@@ -219,6 +220,11 @@ class Settings(Strict):
 
 
 SECTION_NAMES = tuple(BY_SECTION)
+
+
+def secrets_of(section: BaseModel) -> Secrets:
+    """The section's secrets by key, as connectors' builders and senders take them."""
+    return lambda key: read_secret(section, key)
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from connectors import WEBHOOK_PATHS
 from connectors.base import WebhookConnector
 from connectors.spec import Connector
-from gateway.base.config import LoadedConfig, read_secret
+from gateway.base.config import LoadedConfig, secrets_of
 
 
 def build_webhook_connector(loaded: LoadedConfig, connector: Connector) -> WebhookConnector:
@@ -13,12 +13,8 @@ def build_webhook_connector(loaded: LoadedConfig, connector: Connector) -> Webho
     replays payloads of any connector)."""
     assert connector.build is not None and connector.config_section is not None
     section = loaded.settings.connector(connector.config_section)
-
-    def secret(key: str) -> str | None:
-        # None means "do not verify": only reachable when allow_unsigned is set (config checks).
-        return read_secret(section, key)
-
-    return connector.build(section, secret)
+    # A missing secret is None, "do not verify": only reachable when allow_unsigned is set.
+    return connector.build(section, secrets_of(section))
 
 
 def build_webhook_connectors(loaded: LoadedConfig) -> dict[str, WebhookConnector]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from connectors import ALL
 from connectors.outbound import Sender
-from gateway.base.config import Settings, read_secret
+from gateway.base.config import Settings, secrets_of
 
 
 def build_senders(settings: Settings) -> dict[str, Sender]:
@@ -14,9 +14,5 @@ def build_senders(settings: Settings) -> dict[str, Sender]:
         if connector.sender is None or connector.config_section is None:
             continue
         section = settings.connector(connector.config_section)
-
-        def secret(key: str, section: object = section) -> str | None:
-            return read_secret(section, key)  # type: ignore[arg-type]
-
-        senders[connector.name] = connector.sender(section, secret)
+        senders[connector.name] = connector.sender(section, secrets_of(section))
     return senders

@@ -30,7 +30,7 @@ import logging
 import random
 import socket
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -45,9 +45,11 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
-from connectors.twitter.config import TwitterConfig
+from connectors import BY_NAME
+from connectors.media import MediaFetchError, MediaRefused, Signer
+from connectors.spec import Connector
 from crm_client.policy import RetryPolicy
-from gateway.base.config import read_secret
+from gateway.base.config import secrets_of
 from gateway.base.runtime import Runtime
 from gateway.pipeline.photo_location import located_by_photo
 from gateway.store import Store, StoreUnavailable
@@ -63,33 +65,6 @@ from normalizers.sniff import (
     sniff_content_type,
 )
 
-# Headers that authenticate one GET of a URL on a platform's own media host.
-Signer = Callable[[str], dict[str, str]]
-
-
-def twitter_signer(section: TwitterConfig) -> Signer | None:
-    """DM media on ton.twitter.com needs the account's OAuth 1.0a user context: each GET is
-    signed (HMAC-SHA1) with the consumer and access token secrets. None without them."""
-    from oauthlib.oauth1 import Client  # tweepy's own dependency (requests-oauthlib)
-
-    consumer_secret = read_secret(section, "consumer_secret")
-    token_secret = read_secret(section, "access_token_secret")
-    if not (section.consumer_key and consumer_secret and section.access_token and token_secret):
-        return None
-    client = Client(
-        section.consumer_key,
-        client_secret=consumer_secret,
-        resource_owner_key=section.access_token,
-        resource_owner_secret=token_secret,
-    )
-
-    def sign(url: str) -> dict[str, str]:
-        _, headers, _ = client.sign(url, http_method="GET")
-        return {"Authorization": headers["Authorization"]}
-
-    return sign
-
-
 log = logging.getLogger("kanal.media")
 
 POSITION_STRIDE = 1000
@@ -101,14 +76,6 @@ IDLE_POLL_S = 1.0
 # Plain text and HTML are not evidence a platform CDN would serve: an error page, a login
 # wall or a hostile server. Octet-stream proves nothing.
 _REFUSED_TYPES = {HTML, TEXT, OCTET_STREAM, "text/csv"}
-
-
-class MediaRefused(Exception):
-    """Fetching this attachment is not allowed or cannot succeed: never retried."""
-
-
-class MediaFetchError(Exception):
-    """A transient failure (network, timeout, 5xx): retried with backoff."""
 
 
 class BlockedAddress(OSError):
@@ -487,7 +454,11 @@ class MediaWorker:
         self.worker_id = f"{runtime.worker_id}:media"
         self.wake = install(self.store)
         self._rng = random.Random()
-        self._telegram: Any = None
+        # Platform API calls (a file id → its URL) go to the operator-configured API hosts,
+        # not to addresses citizens sent: a plain session, apart from the guarded fetcher.
+        self.api_session = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=p.media_timeout_s)
+        )
 
     async def __aenter__(self) -> MediaWorker:
         await self.fetcher.__aenter__()
@@ -495,41 +466,28 @@ class MediaWorker:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.fetcher.__aexit__(*exc_info)
-        if self._telegram is not None:
-            bot, self._telegram = self._telegram, None
-            try:
-                await bot.shutdown()
-            except Exception as exc:  # closing HTTP pools on the way out; nothing to retry
-                log.debug("telegram bot shutdown: %s", type(exc).__name__)
+        await self.api_session.close()
 
     # -- configuration per connector
 
+    def _section(self, connector: str) -> tuple[Connector, Any] | None:
+        spec = BY_NAME.get(connector)
+        if spec is None or spec.config_section is None:
+            return None
+        return spec, self.runtime.settings.connector(spec.config_section)
+
     def hosts_for(self, connector: str) -> list[str]:
-        settings = self.runtime.settings
-        try:
-            section = settings.connector(connector)
-        except AttributeError:
-            return []
-        hosts = list(section.media_hosts)
-        if connector == "telegram" and not hosts:
-            host = urlsplit(settings.channels.telegram.base_file_url).hostname
-            hosts = [host] if host else []
-        return hosts
+        found = self._section(connector)
+        return found[0].media.hosts(found[1]) if found else []
 
     def signer_for(self, connector: str, url: str) -> Signer | None:
         """The credentials a platform wants for its own media host, and only there."""
-        host = urlsplit(url).hostname
-        channels = self.runtime.settings.channels
-        if connector == "sms_twilio" and host == "api.twilio.com":
-            # Twilio media URLs redirect to the CDN, or answer 401 when the account
-            # enforces HTTP auth on media.
-            token = read_secret(channels.sms_twilio, "auth_token")
-            if channels.sms_twilio.account_sid and token:
-                basic = aiohttp.encode_basic_auth(channels.sms_twilio.account_sid, token)
-                return lambda _url: {"Authorization": basic}
-        if connector == "twitter" and host == "ton.twitter.com":
-            return twitter_signer(channels.twitter)
-        return None
+        found = self._section(connector)
+        if found is None or found[0].media.signer is None:
+            return None
+        spec, section = found
+        assert spec.media.signer is not None
+        return spec.media.signer(section, secrets_of(section), url)
 
     # -- claiming
 
@@ -627,8 +585,13 @@ class MediaWorker:
     async def download(self, job: Job) -> tuple[bytes, str]:
         hosts = self.hosts_for(job.connector)
         filename: str | None = None
-        if job.file_id and job.connector == "telegram":
-            url = await self.telegram_file_url(job.file_id)
+        found = self._section(job.connector)
+        if job.file_id and found and found[0].media.file_url:
+            spec, section = found
+            assert spec.media.file_url is not None
+            url = await spec.media.file_url(
+                self.api_session, section, secrets_of(section), job.file_id, self.fetcher.max_bytes
+            )
         elif job.url:
             url = job.url
             filename = urlsplit(url).path.rsplit("/", 1)[-1] or None
@@ -636,33 +599,6 @@ class MediaWorker:
             raise MediaRefused("attachment has neither a URL nor a file id this kanal can fetch")
         fetched = await self.fetcher.fetch(url, hosts, sign=self.signer_for(job.connector, url))
         return fetched.data, accepted_type(fetched.data, fetched.declared_type, filename)
-
-    async def telegram_file_url(self, file_id: str) -> str:
-        """getFile → the file's download URL (it carries the bot token: never logged)."""
-        from telegram import Bot
-        from telegram.error import BadRequest, Forbidden, InvalidToken, TelegramError
-
-        settings = self.runtime.settings.channels.telegram
-        token = read_secret(settings, "bot_token")
-        if not token:
-            raise MediaRefused("channels.telegram.bot_token is not set")
-        try:
-            if self._telegram is None:
-                bot = Bot(token, base_url=settings.base_url, base_file_url=settings.base_file_url)
-                await bot.initialize()
-                self._telegram = bot
-            file = await self._telegram.get_file(file_id)
-        except (BadRequest, Forbidden, InvalidToken) as exc:
-            raise MediaRefused(f"Bot API getFile: {exc}") from None
-        except TelegramError as exc:
-            raise MediaFetchError(f"Bot API getFile: {exc}") from None
-        if file.file_size is not None and file.file_size > self.fetcher.max_bytes:
-            raise MediaRefused(
-                f"too large: {file.file_size} bytes (limit {self.fetcher.max_bytes})"
-            )
-        if not file.file_path:
-            raise MediaRefused("Bot API getFile gave no file path")
-        return str(file.file_path)
 
     async def failed_attempt(self, job: Job, error: str) -> None:
         attempts = job.attempts + 1

@@ -10,9 +10,13 @@ import hmac
 from urllib.parse import quote, unquote
 
 from connectors.twitter.config import TwitterConfig
-from gateway.pipeline.media import twitter_signer
+from connectors.twitter.media import oauth_signer
 
 URL = "https://ton.twitter.com/1.1/ton/data/dm/1777/1778/AbCd.jpg?size=large"
+
+
+def twitter_signer(config: TwitterConfig):  # type: ignore[no-untyped-def]
+    return oauth_signer(config, lambda key: getattr(config, key) or None)
 
 
 def section(**kw) -> TwitterConfig:  # type: ignore[no-untyped-def]
