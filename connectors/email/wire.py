@@ -2,6 +2,9 @@
 
 Pure and total: any byte sequence but the empty one gives a RawMessage, with what could
 not be read listed in `extra["parse_defects"]` (the gateway keeps the raw bytes anyway).
+Long (~950 lines) because reading real mail is one concept with many cases: charsets,
+MIME structure, quoted replies, forwards, TNEF, automated mail; split, each part would
+need all the others.
 """
 
 from __future__ import annotations

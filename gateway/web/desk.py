@@ -11,6 +11,10 @@ citizen's description is an admin location. It is kept in the raw message's
 the address hint so the location suggestions find it); the report stays non-geo in the
 owner's queue, where an admin confirms the location. A photo uploaded here is evidence
 that came with the message: its EXIF GPS geo-tags the report as any channel's photo does.
+
+Long (~750 lines): two forms share every step (sign-in, CSRF, scope rules, streaming
+multipart with its budget, upload checks by content, the receipt), and apart they would
+be two copies of most of it.
 """
 
 from __future__ import annotations

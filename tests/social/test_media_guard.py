@@ -10,7 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from gateway.pipeline.media import (
+from gateway.pipeline.fetch import (
     MediaFetcher,
     MediaFetchError,
     MediaRefused,

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 from aiohttp import web
 
-from gateway.pipeline import media as media_fetch
-from gateway.pipeline.media import MediaFetcher, address_problem
+from gateway.pipeline import fetch as media_fetch
+from gateway.pipeline.fetch import MediaFetcher, address_problem
 from tests.social.helpers import jpeg
 from tests.social.test_media_guard import start_server
 
