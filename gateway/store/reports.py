@@ -190,7 +190,11 @@ class ReportStore(StoreEngine):
     async def load_report(
         self, conn: AsyncConnection, report_id: str, *, for_update: bool = False
     ) -> Report | None:
-        stmt = select(reports.c.doc).where(reports.c.id == report_id)
+        # `report_id` may be the ticket instead: every API path takes either.
+        ticket = report_id.upper() if report_id[:4].upper() == "KNL-" else None
+        stmt = select(reports.c.doc).where(
+            reports.c.ticket == ticket if ticket else reports.c.id == report_id
+        )
         if for_update and self.dialect == "postgresql":
             stmt = stmt.with_for_update()
         row = (await conn.execute(stmt)).first()
@@ -231,7 +235,7 @@ class ReportStore(StoreEngine):
             await self._show_notifications(conn, [report])
             if not with_history:
                 return report
-            report.history = await self.load_history(conn, report_id)
+            report.history = await self.load_history(conn, report.id)
         return report
 
     @staticmethod
@@ -307,7 +311,7 @@ class ReportStore(StoreEngine):
                 return current
             if not await self.save_report(conn, changed, current.version):
                 raise StaleVersion(current.version)
-        return await self.get_report(report_id)
+        return await self.get_report(current.id)
 
     async def report_id_by_ticket(self, ticket: str) -> str | None:
         async with self.read() as conn:
