@@ -43,7 +43,7 @@ ALL: tuple[Connector, ...] = (
 )
 
 BY_NAME = MappingProxyType({c.name: c for c in ALL})
-# path under /webhooks/ → connector (CONTRACT §4)
+# path under /webhooks/ → connector
 WEBHOOK_PATHS = MappingProxyType({c.webhook: c for c in ALL if c.webhook})
 # [channels.<section>] → connector
 BY_SECTION = MappingProxyType({c.config_section: c for c in ALL if c.config_section})

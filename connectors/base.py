@@ -269,7 +269,7 @@ Secrets = Callable[[str], str | None]
 class WebhookConnector(Protocol):
     """A channel reached by webhook. Built from its own config values, nothing more."""
 
-    name: str  # connector name of CONTRACT §3, e.g. "sms_twilio"
+    name: str  # the connector's name in the configuration, e.g. "sms_twilio"
 
     def verify(self, request: WireRequest) -> None:
         """Raise SignatureError unless the request is signed by the platform."""

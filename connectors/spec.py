@@ -88,7 +88,7 @@ Answer = Literal["webhook", "chat", "sms", "email", "receipt", "none"]
 
 @dataclass(frozen=True)
 class Channel:
-    code: str  # CONTRACT §1
+    code: str  # e.g. sms, jaki, facebook, kelurahan
     label: str  # as the pages show it, in Bahasa Indonesia
 
 
@@ -96,7 +96,7 @@ class Channel:
 class Connector:
     """One connector: everything the gateway derives its routes, sections and plans from."""
 
-    name: str  # CONTRACT §3, e.g. "sms_twilio"
+    name: str  # its [channels.*] name, e.g. "sms_twilio"
     channels: tuple[Channel, ...]  # the first is its messages' channel unless they say
     answers: Answer = "none"
     config: type[ConnectorConfig] | None = None

@@ -62,7 +62,7 @@ def area_refs(match: AreaMatch) -> dict[str, AreaRef]:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """Where coordinates put a report (CONTRACT §5): inside DKI Jakarta they geo-tag it and
+    """Where coordinates put a report: inside DKI Jakarta they geo-tag it and
     its kelurahan owns it; outside they are kept, and the report stays non-geo."""
 
     location: Location

@@ -48,7 +48,7 @@ COMMON_PRIOR = 0.1
 
 
 def snake_case(name: str) -> str:
-    """`Saluran Air, Kali/Sungai` → `saluran_air_kali_sungai` (CONTRACT §5)."""
+    """`Saluran Air, Kali/Sungai` → `saluran_air_kali_sungai`."""
     return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]+", "_", name.lower())).strip("_")
 
 

@@ -18,7 +18,7 @@ SAME_REPORTER_WINDOW = timedelta(days=7)
 SAME_REPORTER_MIN_SIMILARITY = 0.8
 NEARBY_WINDOW = timedelta(hours=72)
 NEARBY_METRES = 200.0
-# Statuses after which a report is no longer "open" for the nearby rule (CONTRACT §5).
+# Statuses after which a report is no longer "open" for the nearby rule.
 CLOSED_STATUSES = frozenset({"done", "rejected", "failed"})
 
 _EARTH_RADIUS_M = 6_371_008.8

@@ -222,7 +222,7 @@ class AreaIndex:
     # ---- scopes -------------------------------------------------------------------
 
     def owner_contains(self, owner: str, other: str) -> bool:
-        """Whether scope `owner` covers owner `other` (CONTRACT §2, §5).
+        """Whether scope `owner` covers owner `other`.
 
         `province` covers everything; an area covers itself and every area inside it;
         `office:X` covers only `office:X`. Unknown area codes cover nothing but themselves.

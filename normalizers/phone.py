@@ -1,5 +1,5 @@
 """Phone numbers: E.164 for Indonesian and international numbers; short codes and sender
-names are not phones (PROTOCOLS §8)."""
+names are not phones."""
 
 from __future__ import annotations
 

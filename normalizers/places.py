@@ -1,7 +1,7 @@
 """Location suggestions from a complaint's text: kelurahan, kecamatan, kota, streets, RW,
 postal codes and a few landmarks named in informal Indonesian.
 
-A suggestion is for the admin, never a geo-tag (CONTRACT §5). Confidence is calibrated to
+A suggestion is for the admin, never a geo-tag. Confidence is calibrated to
 prefer silence: a top suggestion at ≥ 0.8 must be right at least 9 times in 10, measured by
 `bench/bench_places.py` on `bench/data/locations_labelled.jsonl`.
 """

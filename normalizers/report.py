@@ -1,4 +1,4 @@
-"""The canonical report (CONTRACT §5): the one shape every channel's message becomes."""
+"""The canonical report: the one shape every channel's message becomes."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class FollowUp(Model):
     text: str
     attachments: list[Attachment] = Field(default_factory=list)
     raw_message_id: str | None = None
-    # Who sent it (the report's reporter: CONTRACT §4); None on follow-ups stored before.
+    # Who sent it (only the reporter may add follow-ups); None on follow-ups stored before.
     sender: Reporter | None = None
 
 

@@ -46,7 +46,7 @@ AMR_WB = "audio/amr-wb"
 TEXT = "text/plain"
 HTML = "text/html"
 
-# What an officer may upload at a desk (CONTRACT §4: uploads are checked by content).
+# What an officer may upload at a desk.
 ALLOWED_UPLOAD_TYPES: frozenset[str] = frozenset(
     {JPEG, PNG, GIF, WEBP, HEIC, HEIF, BMP, TIFF, PDF, DOCX, XLSX, PPTX, DOC, XLS, PPT, TEXT}
     | {"text/csv"}

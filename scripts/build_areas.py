@@ -1,6 +1,7 @@
-"""Build kanal's compact area data under `config/areas/` from `../shared/data/geo/`.
+"""Build kanal's compact area data under `config/areas/` from the source data sets
+credited in `config/areas/NOTICE.md` (a folder of them, given as SOURCE_DIR).
 
-Run from the repository root: `.venv/bin/python scripts/build_areas.py [SOURCE_DIR] [--out DIR]`.
+Run from the repository root: `.venv/bin/python scripts/build_areas.py SOURCE_DIR [--out DIR]`.
 Writes `kelurahan.geojson` (polygons keyed by Kemendagri code), `wilayah.csv` (the
 gazetteer), `streets.csv` and `rw.csv` (2012 OSM names matched to Kemendagri codes) and
 prints every name it could not match. The outputs are committed; this script reproduces them.
@@ -21,7 +22,6 @@ import shapely
 from shapely.geometry import mapping, shape
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = ROOT.parent / "shared" / "data" / "geo"
 OUT = ROOT / "config" / "areas"
 
 # ~1 m at Jakarta's latitude: small enough that no SOURCE.md spot check moves, large
@@ -215,7 +215,10 @@ def main(argv: list[str]) -> int:
         at = args.index("--out")
         out = Path(args[at + 1])
         del args[at : at + 2]
-    source = Path(args[0]) if args else DEFAULT_SOURCE
+    if len(args) != 1:
+        print("usage: build_areas.py SOURCE_DIR [--out DIR]", file=sys.stderr)
+        return 2
+    source = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     wilayah_rows = read_csv(source / "jakarta_wilayah_kemendagri.csv")
     wilayah = {row["kode"]: row for row in wilayah_rows}

@@ -804,7 +804,7 @@ def _split_raw(raw: bytes) -> bytes:
 
 
 def _fallback_id(date: str | None, sender: str | None, raw: bytes) -> str:
-    """Date + From + body when there is no Message-ID (PROTOCOLS §5), so a copy that gained
+    """Date + From + body when there is no Message-ID, so a copy that gained
     transport headers (Received:, an IMAP copy of SMTP mail) still dedupes. Without Date
     and From, or without a body, those would not tell two different messages apart: then
     the whole bytes decide, and only an exact redelivery counts as the same message."""

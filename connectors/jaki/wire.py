@@ -1,4 +1,4 @@
-"""JAKI (JakLapor) webhook (`jaki`, channel `jaki`), kanal's own JSON format (CONTRACT §4)."""
+"""JAKI (JakLapor) webhook (`jaki`, channel `jaki`), kanal's own JSON format."""
 
 from __future__ import annotations
 

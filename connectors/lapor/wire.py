@@ -1,4 +1,4 @@
-"""SP4N-LAPOR! webhook (`lapor`, channel `lapor`), kanal's own JSON format (CONTRACT §4).
+"""SP4N-LAPOR! webhook (`lapor`, channel `lapor`), kanal's own JSON format.
 
 Also `map_lapor_record`, which turns a record of the (unpublished, per-institution)
 LAPOR! API into that webhook body through a configured field mapping, so the poller

@@ -1,7 +1,7 @@
 """Meta webhooks: Messenger (Facebook Page inbox) and Instagram messaging, comments, mentions.
 
 Owns the `hub.*` handshake, the `X-Hub-Signature-256` check and the mapping of the
-`{"object", "entry": [...]}` envelope to raw messages (PROTOCOLS §1). Pure: no I/O.
+`{"object", "entry": [...]}` envelope to raw messages. Pure: no I/O.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Generic SMS gateway webhook (`sms_generic`, channel `sms`): kanal's own JSON format.
 
 `{"id": str, "from": str, "to": str, "text": str, "received_at": RFC 3339}`, signed with
-`X-Kanal-Signature`; for any SMS gateway that can POST JSON and sign it (CONTRACT §4).
+`X-Kanal-Signature`; for any SMS gateway that can POST JSON and sign it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Kannel sms-service inbound webhook (`sms_kannel`, channel `sms`).
 
-Owns the `key` check and the three ways Kannel can call us: `get-url` (query, CONTRACT §4),
+Owns the `key` check and the three ways Kannel can call us: `get-url` (query),
 a form POST with the same fields, and `post-url` (text as the body, `X-Kannel-*`
 headers). Kannel SMSes our response body back to the citizen, so the answer is always
 empty.

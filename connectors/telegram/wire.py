@@ -1,4 +1,4 @@
-"""Telegram's wire: the webhook's secret header, and Update → raw messages (PROTOCOLS §4).
+"""Telegram's wire: the webhook's secret header, and Update → raw messages.
 
 `parse` (webhook) and `messages_from_updates` (getUpdates, see poll.py) share one mapping.
 """

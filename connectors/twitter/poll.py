@@ -23,7 +23,7 @@ from connectors.twitter.wire import (
 class RateBudget:
     """At most `limit` calls per sliding `window`; call times are epoch seconds.
 
-    `/2/dm_events` allows 15 requests per 15 minutes per user (PROTOCOLS §2).
+    `/2/dm_events` allows 15 requests per 15 minutes per user.
     """
 
     limit: int = 15

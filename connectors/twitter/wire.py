@@ -1,6 +1,6 @@
 """X (Twitter): webhook CRC and signature, AAA and XAA payloads, and the v2 polling mappings.
 
-All pure; polling itself (tweepy, the DM budget) is in poll.py (PROTOCOLS §2).
+All pure; polling itself (tweepy, the DM budget) is in poll.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""JSON error bodies of CONTRACT §4: {"error": {"code", "message", …}}."""
+"""JSON error bodies: {"error": {"code", "message", …}}, with a 4xx/5xx status."""
 
 from __future__ import annotations
 

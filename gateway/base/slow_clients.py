@@ -1,4 +1,4 @@
-"""Holding out against slow and abusive HTTP clients (CONTRACT §4): request headers and
+"""Holding out against slow and abusive HTTP clients: request headers and
 bodies must arrive in time, open connections are capped, and the webhook bodies being
 buffered share one process-wide byte budget.
 

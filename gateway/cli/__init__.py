@@ -1,4 +1,4 @@
-"""The `kanal` command line (CONTRACT §2). Exit 0 ok, 2 bad usage or config, 1 other failures.
+"""The `kanal` command line. Exit 0 ok, 2 bad usage or config, 1 other failures.
 
 One module per command group; GROUPS lists them all (nothing registers itself).
 """

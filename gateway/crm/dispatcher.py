@@ -1,6 +1,6 @@
 """The CRM dispatcher: delivers `ready` reports to the CRM exactly once, across replicas.
 
-Owns the delivery state machine (CONTRACT §5/§6): `ready` → `posting` (claimed; stays
+Owns the delivery state machine: `ready` → `posting` (claimed; stays
 `posting` while it waits for a retry or for a token to resolve) → `posted`, or `failed`.
 
 How several replicas share the work: a replica *claims* reports in one transaction
@@ -129,7 +129,7 @@ def split_name(name: str | None) -> tuple[str | None, str | None]:
 async def build_request(
     runtime: Runtime, report: Report, first_attempt_at: datetime
 ) -> ServiceRequest:
-    """The Open311 request for a report (CONTRACT §6). Raises ValueError for a report that
+    """The Open311 request for a report. Raises ValueError for a report that
     cannot be sent as it is."""
     crm = runtime.settings.crm
     location = report.location

@@ -1,4 +1,4 @@
-"""Status back from the CRM: a poller follows open service requests (CONTRACT §6).
+"""Status back from the CRM: a poller follows open service requests.
 
 Every `crm.status_poll_interval_s`, on one replica at a time (a scheduler lease), reports
 that are `posted` or `in_progress` are looked up in batches with

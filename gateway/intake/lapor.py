@@ -1,6 +1,6 @@
 """The LAPOR! poller: pages through `channels.lapor.poll_endpoint` since the last position.
 
-LAPOR! publishes no integration specification (PROTOCOLS.md §6), so the wire is kanal's:
+LAPOR! publishes no integration specification, so the wire is kanal's:
 `GET {poll_endpoint}?since=<position>&limit=<n>` with `Authorization: Bearer <poll_token>`,
 answered by `{"records": [...], "next_cursor": "<opaque>" | null, "has_more": bool}`
 (`data` or `items` are read as `records` too). Each record goes through

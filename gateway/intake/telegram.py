@@ -1,4 +1,4 @@
-"""Telegram `getUpdates` polling, when `channels.telegram.mode = "polling"` (PROTOCOLS §4).
+"""Telegram `getUpdates` polling, when `channels.telegram.mode = "polling"`.
 
 Each scheduler run long-polls for about `channels.telegram.poll_interval_s` (one or more
 getUpdates calls whose timeout never passes that budget), so updates are taken as they

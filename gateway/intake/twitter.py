@@ -27,7 +27,7 @@ from gateway.intake.webhooks import malformed_raw, to_new_raw
 log = logging.getLogger("kanal.twitter")
 
 STATE_KEY = "twitter:poll"
-DM_BUDGET = RateBudget()  # 15 requests / 15 minutes per user (PROTOCOLS §2)
+DM_BUDGET = RateBudget()  # 15 requests / 15 minutes per user
 DEFAULT_PAUSE = timedelta(minutes=15)  # a 429 without x-rate-limit-reset
 
 

@@ -1,4 +1,4 @@
-"""Webhook routes: verify, read, store durably, then acknowledge (CONTRACT §4)."""
+"""Webhook routes: verify, read, store durably, then acknowledge."""
 
 from __future__ import annotations
 

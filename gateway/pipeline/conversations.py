@@ -10,7 +10,7 @@ gathers: the next message starts a new one. Telegram albums ("album:…", one up
 photo) gather the same way, captions joined and photos appended; an album in a private
 chat belongs to that chat's conversation.
 
-Only the reporter can feed a report this way (CONTRACT §4): a conversation's key names the
+Only the reporter can feed a report this way: a conversation's key names the
 chat user (Meta and X "dm:<channel>:<page or account>:<user>", Telegram "dm:telegram:<private
 chat>", whose id is the user's), and an album is one user's; every follow-up records its
 sender.

@@ -1,4 +1,4 @@
-"""The enrichment rules (CONTRACT §4): leases, what a PATCH may change, what submit needs.
+"""The enrichment rules: leases, what a PATCH may change, what submit needs.
 
 Pure: a Report and a request body in, a new Report (with only its NEW history entries)
 out, or an `EnrichError` saying why not. The HTTP layer (`gateway/api.py`) does the I/O.
@@ -97,7 +97,8 @@ _NOT_NULLABLE = ("location", "kelurahan_code", "category", "owner", "confidentia
 
 
 def valid_owner(owner: str, areas: AreaIndex, offices: Collection[str]) -> bool:
-    """An owner of CONTRACT §5 that names an existing area or office."""
+    """An owner (province, kota:…, kecamatan:…, kelurahan:…, office:…) that names an
+    existing area or office."""
     if owner == "province":
         return True
     kind, _, code = owner.partition(":")

@@ -3,7 +3,7 @@
 A reply is recognised by In-Reply-To/References naming a Message-ID kanal sent (its
 acknowledgement or news), or of mail that already became (or joined) a report, then by a
 ticket number (`KNL-XXXX-XXXX`) in its subject. It joins that report only when it comes
-from the report's reporter (CONTRACT §4): the same address (compared case-insensitively),
+from the report's reporter: the same address (compared case-insensitively),
 or a reply to mail kanal sent that citizen. Anyone else's mail opens a new report, with
 the one it names offered as a duplicate suggestion. Machine mail (auto-replies, bounces)
 never threads: it is rejected as `automated` instead, so an out-of-office answer to kanal's

@@ -1,4 +1,4 @@
-"""Where a photo fetched after the report was made puts it (CONTRACT §5, EXIF geo-tag).
+"""Where a photo fetched after the report was made puts it.
 
 Pure. A report still untouched in its enrichment queue is geo-tagged and routed on as at
 intake; one a person works on, or that is placed or past the queue, is at most offered

@@ -69,7 +69,7 @@ def _insert_history(conn: Connection, entries: Sequence[tuple[str, HistoryEntry]
 
 
 class ReportStore(StoreEngine):
-    """Reports and their history (CONTRACT §5)."""
+    """Reports and their history."""
 
     async def put_blob_in(
         self, conn: AsyncConnection, digest: str, content_type: str, data: bytes, now: datetime

@@ -1,4 +1,4 @@
-"""Scopes as SQL and in memory: which owners a token or a person may see (CONTRACT §2)."""
+"""Scopes as SQL and in memory: which owners a token or a person may see."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from gateway.store.schema import (
 
 
 def scope_condition(scope: str) -> Any:
-    """Which report owners a scope sees (CONTRACT §2): owner-based, never location-based."""
+    """Which report owners a scope sees: owner-based, never location-based."""
     kind, _, code = scope.partition(":")
     if kind == "province":
         return text("1=1")

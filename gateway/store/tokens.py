@@ -1,4 +1,4 @@
-"""API tokens: only their hashes are stored (CONTRACT §2)."""
+"""API tokens: only their hashes are stored."""
 
 from __future__ import annotations
 

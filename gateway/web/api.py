@@ -1,4 +1,4 @@
-"""The admin API (CONTRACT §4): bearer tokens, scopes, reports, queue, stats, inbox, and the
+"""The admin API: bearer tokens, scopes, reports, queue, stats, inbox, and the
 enrichment writes (claim, PATCH, submit, reject, reopen) whose rules live in
 `gateway.pipeline.enrich`."""
 

@@ -1,10 +1,10 @@
-"""The desks (CONTRACT §4 Desks): walk-in form `/desk`, clipping form `/desk/media`, their
+"""The desks: walk-in form `/desk`, clipping form `/desk/media`, their
 receipts, and `/desk/areas` for the kelurahan picker.
 
 What an officer enters becomes a RawMessage stored through the same inbox writer as every
 webhook; the pipeline makes the report. The officer's scope decides channel and owner.
 
-Decision on officer-typed coordinates: they are NOT a geo-tag. CONTRACT §5 counts only
+Decision on officer-typed coordinates: they are NOT a geo-tag. A geo-tag is only
 coordinates that came with the message (device GPS, EXIF); a point an officer types from a
 citizen's description is an admin location. It is kept in the raw message's
 `extra.officer_location` (and the picked kelurahan in `extra.kelurahan_code`, also added to
@@ -76,7 +76,7 @@ _ACTIVE_MARKUP = re.compile(
 
 
 def desk_channel(scope: str) -> str | None:
-    """The channel of walk-in reports entered under `scope` (CONTRACT §4 Desks); None when
+    """The channel of walk-in reports entered under `scope`; None when
     the scope has no walk-in desk. Province and Biro Pemerintahan staff sit in the pendopo."""
     if scope in ("office:balai_kota", "office:biro_pemerintahan", "province"):
         return "balai_kota"

@@ -496,7 +496,7 @@ def document() -> dict[str, Any]:
         "info": {
             "title": "kanal admin API",
             "version": "1",
-            "description": "The enrichment queue and reports of kanal (CONTRACT §4). "
+            "description": "The enrichment queue and reports of kanal. "
             'Errors are {"error": {"code", "message", …}}.',
         },
         "servers": [{"url": "/"}],

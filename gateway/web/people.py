@@ -1,5 +1,5 @@
 """People who sign in to /desk and /admin: accounts, password hashes, sessions, lockout,
-and the `kanal user create|disable|password` commands (CONTRACT §2).
+and the `kanal user create|disable|password` commands.
 
 Passwords are hashed with scrypt (n=2**14, r=8, p=1, 16-byte salt per user), stored as
 `scrypt$16384$8$1$<salt b64>$<hash b64>` so the cost can be raised later. Sessions live in

@@ -1,4 +1,4 @@
-"""Per-client rate limits of the public pages (`/signin`, `/track/{ticket}`, CONTRACT §4):
+"""Per-client rate limits of the public pages (`/signin`, `/track/{ticket}`):
 a token bucket per client address, in memory, for as many clients as configured (the
 least recently seen are forgotten first, so memory stays bounded whatever the traffic).
 

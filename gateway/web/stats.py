@@ -61,7 +61,7 @@ FOLD_LOCK = 0x6B6E6C5354  # "knlST": pg_advisory_xact_lock key of the counter fo
 
 
 def owner_condition(column: Any, scope: str) -> Any:
-    """`gateway.store.scope.scope_condition` for any owner column (same rule, CONTRACT §2)."""
+    """`gateway.store.scope.scope_condition` for any owner column (same rule)."""
     kind, _, code = scope.partition(":")
     if kind == "province":
         return text("1=1")
@@ -134,7 +134,7 @@ async def rebuild_counts(store: Store) -> None:
 
 
 async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
-    """CONTRACT §4's stats in the caller's scope, from the counters."""
+    """`GET /api/v1/stats` in the caller's scope, from the counters."""
     await fold_deltas(store)
     where = owner_condition(report_counts.c.owner, scope)
     out: dict[str, Any] = {"by_channel": {}, "by_status": {}, "by_owner": {}, "by_geo": {}}

@@ -1,4 +1,4 @@
-"""`GET /track/{ticket}`: a citizen's view of one report, in Bahasa Indonesia (CONTRACT §4).
+"""`GET /track/{ticket}`: a citizen's view of one report, in Bahasa Indonesia.
 
 Shows the status and dates only: no name, no phone, no text, no location, no notes (a
 ticket can be shared or guessed at; what it reveals must be harmless). `done` is green,
