@@ -26,10 +26,10 @@ async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         await runtime.store.migrate()
         rescheduled, revived = await retry_due_now(runtime, dead=args.dead)
         print(f"{rescheduled} waiting report(s) due now, {revived} failed report(s) revived")
-        if runtime.settings.crm.mode != "open311":
-            print("crm.mode is hold: running replicas keep them until a CRM is configured")
-            return 0
         dispatcher = Dispatcher(runtime)
+        if not dispatcher.sending:
+            print(f"{dispatcher.destination.waiting} (crm.mode = {dispatcher.destination.name})")
+            return 0
         try:
             tried = await dispatcher.drain(timeout_s=max(60.0, 2 * runtime.settings.crm.timeout_s))
         finally:

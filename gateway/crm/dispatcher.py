@@ -42,17 +42,14 @@ from crm_client import (
     BreakerState,
     CircuitBreaker,
     CrmError,
-    Open311Client,
     Pending,
     PostOutcome,
     Rejected,
     RetryLater,
     RetryPolicy,
-    ServiceRequest,
 )
-from gateway.base.config import read_secret
 from gateway.base.runtime import ComponentState, Runtime
-from gateway.crm.media_links import media_url
+from gateway.crm.destinations import Destination, destination_for
 from gateway.store import StoreUnavailable
 from gateway.store.schema import reports
 from normalizers.report import HistoryEntry, Report
@@ -61,7 +58,6 @@ log = logging.getLogger("kanal.crm")
 
 CLAIMABLE = ("ready", "posting")
 BY = "crm"  # history entries written by the delivery machinery
-LOCATION_PRECISION = "location_precision"
 TOKEN_POLL_MIN_S = 1.0
 TOKEN_POLL_MAX_S = 300.0
 
@@ -109,75 +105,6 @@ class CrmMetrics:
         return runtime.part(CrmMetrics, lambda: CrmMetrics(runtime))
 
 
-# --------------------------------------------------------------------------- what to send
-
-
-def service_code_of(report: Report, default: str) -> str:
-    category = report.category
-    if category.code == "unknown" or not category.service_code:
-        return default
-    return category.service_code
-
-
-def split_name(name: str | None) -> tuple[str | None, str | None]:
-    parts = (name or "").split()
-    if not parts:
-        return None, None
-    return parts[0], " ".join(parts[1:]) or None
-
-
-async def build_request(
-    runtime: Runtime, report: Report, first_attempt_at: datetime
-) -> ServiceRequest:
-    """The Open311 request for a report. Raises ValueError for a report that
-    cannot be sent as it is."""
-    crm = runtime.settings.crm
-    location = report.location
-    lat, lon = location.lat, location.lon
-    attributes: dict[str, str] = {}
-    kelurahan = location.kelurahan.code if location.kelurahan else None
-    if (lat is None or lon is None) and kelurahan:
-        centroid = runtime.areas.centroid(kelurahan)
-        if centroid is not None:
-            lat, lon = centroid
-            attributes[LOCATION_PRECISION] = "kelurahan"
-    elif location.precision == "kelurahan":
-        attributes[LOCATION_PRECISION] = "kelurahan"
-    if lat is None or lon is None:
-        lat = lon = None
-    first = last = email = phone = None
-    if not report.confidential:  # a confidential identity never leaves kanal
-        first, last = split_name(report.reporter.name)
-        email, phone = report.reporter.email, report.reporter.phone
-    return ServiceRequest(
-        report_id=report.id,
-        ticket=report.ticket,
-        channel=report.channel,
-        kelurahan_code=kelurahan,
-        service_code=service_code_of(report, crm.default_service_code),
-        lat=lat,
-        long=lon,
-        address_string=location.address,
-        description=report.description or report.text or report.title or None,
-        first_name=first,
-        last_name=last,
-        email=email,
-        phone=phone,
-        media_url=await media_url(runtime, report, first_attempt_at),
-        extra_attributes=attributes,
-    )
-
-
-def open311_client(runtime: Runtime) -> Open311Client:
-    crm = runtime.settings.crm
-    return Open311Client(
-        crm.endpoint,
-        read_secret(crm, "api_key") or "",
-        crm.jurisdiction_id,
-        timeout_s=crm.timeout_s,
-    )
-
-
 # --------------------------------------------------------------------------- claims
 
 
@@ -202,7 +129,7 @@ class Dispatcher:
     def __init__(
         self,
         runtime: Runtime,
-        client: Open311Client | None = None,
+        destination: Destination | None = None,
         *,
         rng: random.Random | None = None,
     ):
@@ -210,7 +137,7 @@ class Dispatcher:
         self.runtime = runtime
         self.store = runtime.store
         self.worker_id = runtime.worker_id
-        self.client = client
+        self._destination = destination
         self.policy = RetryPolicy(
             base_s=crm.retry_base_s,
             max_delay_s=max(crm.retry_max_delay_s, crm.retry_base_s),
@@ -231,28 +158,30 @@ class Dispatcher:
         self.store.on_new_work.append(self._wake.set)
 
     @property
+    def destination(self) -> Destination:
+        """Where ready reports go (`crm.mode`), made on first use."""
+        if self._destination is None:
+            self._destination = destination_for(self.runtime)
+        return self._destination
+
+    @property
     def sending(self) -> bool:
-        return self.runtime.settings.crm.mode == "open311"
+        return self.destination.sends
 
     def wake(self) -> None:
         self._wake.set()
 
-    def _client(self) -> Open311Client:
-        if self.client is None:
-            self.client = open311_client(self.runtime)
-        return self.client
-
     async def close(self) -> None:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
-        if self.client is not None:
-            await self.client.close()
+        if self._destination is not None:
+            await self._destination.close()
 
     # --- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
         if not self.sending:
-            self.state.state, self.state.detail = "ok", "hold: ready reports wait for a CRM"
+            self.state.state, self.state.detail = "ok", self.destination.waiting
         backoff = 1.0
         try:
             while True:
@@ -398,7 +327,10 @@ class Dispatcher:
                 await self._resolve(claim)
                 return
             try:
-                request = await build_request(self.runtime, report, claim.first_attempt_at)
+                async with self.semaphore:
+                    started = time.perf_counter()
+                    outcome = await self.destination.post(report, claim.first_attempt_at)
+                    self.metrics.post_seconds.observe(time.perf_counter() - started)
             except ValueError as exc:
                 await self._settle(
                     claim,
@@ -406,10 +338,6 @@ class Dispatcher:
                 )
                 self.metrics.attempts.labels("invalid").inc()
                 return
-            async with self.semaphore:
-                started = time.perf_counter()
-                outcome = await self._client().post_request(request)
-                self.metrics.post_seconds.observe(time.perf_counter() - started)
             self._breaker_saw(outcome)
             await self._record(claim, outcome)
         except StoreUnavailable as exc:
@@ -468,7 +396,7 @@ class Dispatcher:
         token = claim.report.crm.token or ""
         try:
             async with self.semaphore:
-                request_id = await self._client().resolve_token(token)
+                request_id = await self.destination.resolve(token)
         except CrmError as exc:
             if exc.retryable:
                 self.breaker.record_failure()

@@ -20,7 +20,7 @@ from sqlalchemy import select
 from crm_client import RemoteStatus
 from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime
-from gateway.crm.dispatcher import open311_client
+from gateway.crm.destinations import DESTINATIONS, Open311, open311_client
 from gateway.store.schema import reports
 from normalizers.report import HistoryEntry, Report
 
@@ -127,7 +127,7 @@ async def poll_statuses(runtime: Runtime) -> None:
 
 CRM_STATUS_POLLER = Poller(
     name="crm_status",
-    enabled=lambda rt: rt.settings.crm.mode == "open311",
+    enabled=lambda rt: DESTINATIONS[rt.settings.crm.mode] is Open311,
     interval_s=lambda rt: rt.settings.crm.status_poll_interval_s,
     run=poll_statuses,
 )

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from gateway.crm.dispatcher import Dispatcher, build_request
+from gateway.crm.destinations import build_request
+from gateway.crm.dispatcher import Dispatcher
 from normalizers.report import Attachment, Report
 from tests.conftest import wait_for
 from tests.crm_e2e.helpers import T0, crm_section, jaki_body, jaki_headers
