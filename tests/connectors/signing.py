@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -82,16 +81,7 @@ def kanal_sign(secret: str, body: bytes) -> dict[str, str]:
 
 # --- building requests as the gateway does, and running a table of cases ------------------
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NOW = datetime(2026, 1, 10, 3, 0, 0, tzinfo=UTC)
-
-
-def fixture(name: str) -> bytes:
-    """A recorded payload under tests/fixtures/<channel>/ (trailing newline dropped)."""
-    channel = {"twilio": "sms", "vonage": "sms", "kannel": "sms", "generic": "sms"}.get(
-        name.split("__", 1)[0], name.split("__", 1)[0]
-    )
-    return (FIXTURES / channel / name).read_bytes().rstrip(b"\n")
 
 
 def wire(

@@ -14,13 +14,12 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
+from tests.connectors.cases import fixture_dir
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NOW = datetime(2026, 1, 10, 3, 0, 0, tzinfo=UTC)
 
 
@@ -41,11 +40,6 @@ def telegram_headers(secret_token: str) -> dict[str, str]:
         "content-type": "application/json",
         "x-telegram-bot-api-secret-token": secret_token,
     }
-
-
-def social_fixture(channel: str, name: str) -> bytes:
-    """A payload under tests/fixtures/<channel>/<name> (trailing newline dropped)."""
-    return (FIXTURES / channel / name).read_bytes().rstrip(b"\n")
 
 
 def social_wire(
@@ -157,12 +151,12 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
     return document
 
 
-def mutated_fixtures(channel: str) -> Any:
-    """A hypothesis strategy: a recorded payload of `channel` with one to three values,
+def mutated_fixtures(connector: str) -> Any:
+    """A hypothesis strategy: a recorded payload of `connector` with one to three values,
     anywhere in it, replaced by something of another type (JSON bytes)."""
     from hypothesis import strategies as st
 
-    documents = [json.loads(p.read_bytes()) for p in sorted((FIXTURES / channel).glob("*.json"))]
+    documents = [json.loads(p.read_bytes()) for p in sorted(fixture_dir(connector).glob("*.json"))]
     odd: Any = (
         st.none()
         | st.booleans()

@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
 from connectors.jaki.wire import JakiConnector
-from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
+from tests.connectors.cases import fixture
+from tests.connectors.signing import NOW, Case, kanal_sign, run_case, wire
 
 SECRET = "jaki-secret"
 URL = "https://gw.example.id/webhooks/jaki"
-GEO = json.loads(fixture("jaki__geo_with_photos.json"))
+GEO = json.loads(fixture("jaki", "geo_with_photos.json"))
 
 
 def signed(body: bytes | dict[str, object], secret: str = SECRET) -> WireRequest:
@@ -44,7 +45,7 @@ def geo_check(message) -> None:  # type: ignore[no-untyped-def]
 CASES = [
     Case(
         "a geo-tagged report with two photos",
-        signed(fixture("jaki__geo_with_photos.json")),
+        signed(fixture("jaki", "geo_with_photos.json")),
         text="Jalan berlubang besar di depan SDN 01 Menteng",
         sender="081234567890",
         external_id="JAKI-2026-000001",
@@ -57,7 +58,7 @@ CASES = [
     ),
     Case(
         "a report with GPS off (location null) is kept for enrichment",
-        signed(fixture("jaki__no_location.json")),
+        signed(fixture("jaki", "no_location.json")),
         external_id="JAKI-2026-000002",
         attachments=[],
         check=lambda m: (

@@ -10,12 +10,13 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, MalformedPayload, RawMessage, Sender, WireRequest
 from connectors.lapor.wire import LaporConnector, map_lapor_record
-from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
+from tests.connectors.cases import fixture
+from tests.connectors.signing import NOW, Case, kanal_sign, run_case, wire
 
 SECRET = "lapor-secret"
 URL = "https://gw.example.id/webhooks/lapor"
-CONFIDENTIAL = json.loads(fixture("lapor__confidential_with_location.json"))
-ANONYMOUS = json.loads(fixture("lapor__anonymous.json"))
+CONFIDENTIAL = json.loads(fixture("lapor", "confidential_with_location.json"))
+ANONYMOUS = json.loads(fixture("lapor", "anonymous.json"))
 
 
 def signed(body: bytes | dict[str, object], secret: str = SECRET) -> WireRequest:
@@ -40,7 +41,7 @@ def anonymous_check(message: RawMessage) -> None:
 CASES = [
     Case(
         "a confidential report keeps the identity, flagged, with its location",
-        signed(fixture("lapor__confidential_with_location.json")),
+        signed(fixture("lapor", "confidential_with_location.json")),
         text="Petugas meminta uang untuk surat pengantar",
         sender="+6281311112222",
         external_id="1234567",
@@ -50,7 +51,7 @@ CASES = [
     ),
     Case(
         "an anonymous report keeps no identity, only that it was anonymous",
-        signed(fixture("lapor__anonymous.json")),
+        signed(fixture("lapor", "anonymous.json")),
         external_id="1234568",
         attachments=[],
         check=anonymous_check,
@@ -126,7 +127,7 @@ MAPPING = {
 
 
 def test_a_foreign_record_maps_to_a_webhook_body_the_connector_accepts() -> None:
-    body = map_lapor_record(json.loads(fixture("lapor__api_record.json")), MAPPING)
+    body = map_lapor_record(json.loads(fixture("lapor", "poll__api_record.json")), MAPPING)
     assert body == {
         "tracking_id": "7654321",
         "title": "Jalan rusak",

@@ -11,13 +11,13 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
 from connectors.meta.wire import MetaConnector
+from tests.connectors.cases import fixture
 from tests.connectors.signing_social import (
     NOW,
     SocialCase,
     meta_signature,
     mutated_fixtures,
     run_social_case,
-    social_fixture,
     social_wire,
 )
 from tests.fakes.meta_api import FakeMetaGraph
@@ -40,11 +40,11 @@ def signed(body: bytes, secret: str = APP_SECRET) -> WireRequest:
 
 
 def fb(name: str) -> bytes:
-    return social_fixture("facebook", name)
+    return fixture("meta", f"facebook__{name}")
 
 
 def ig(name: str) -> bytes:
-    return social_fixture("instagram", name)
+    return fixture("meta", f"instagram__{name}")
 
 
 def _check_two_entries(messages: list[RawMessage]) -> None:
@@ -426,7 +426,7 @@ async def test_the_fake_send_api_checks_token_and_shape(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_fixtures("facebook") | mutated_fixtures("instagram"))
+@given(mutated_fixtures("meta"))
 def test_recorded_payloads_with_odd_values_yield_messages_or_a_connector_error(
     body: bytes,
 ) -> None:

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
 from connectors.sms_kannel.wire import KannelConnector, concat_udh
-from tests.connectors.signing import NOW, Case, fixture, run_case, wire
+from tests.connectors.cases import fixture
+from tests.connectors.signing import NOW, Case, run_case, wire
 
 SECRET = "s3cret"  # the key= in the fixtures
 URL = "https://gw.example.id/webhooks/sms/kannel"
@@ -24,7 +25,7 @@ def post_url(
     return wire("POST", f"{URL}?{query}", body, headers)
 
 
-UTF8 = fixture("kannel__utf8.txt").decode()
+UTF8 = fixture("sms_kannel", "utf8.txt").decode()
 
 CASES = [
     Case(
@@ -39,13 +40,13 @@ CASES = [
     ),
     Case(
         "UCS-2 SMS (coding=2, charset UTF-16BE) with an emoji surrogate pair",
-        get(fixture("kannel__utf16be.txt")),
+        get(fixture("sms_kannel", "utf16be.txt")),
         text="Banjir di Kemang — tolong 🙏",
         sender="+6281298765432",
     ),
     Case(
         "8-bit latin-1 bytes decoded as ISO-8859-1, %t time format, bytes kept as hex",
-        get(fixture("kannel__latin1_bytes.txt")),
+        get(fixture("sms_kannel", "latin1_bytes.txt")),
         text="Café liar di trotoar, £5",
         check=lambda m: (
             (
@@ -68,7 +69,7 @@ CASES = [
     ),
     Case(
         "a concatenation UDH (8-bit ref) makes a group and a part",
-        get(fixture("kannel__udh_part_1_of_2.txt")),
+        get(fixture("sms_kannel", "udh_part_1_of_2.txt")),
         text="Got mampet di RT 03/RW 05",
         group_key="concat:sms_kannel:+6281234567890:42",
         part=(1, 2),
@@ -90,7 +91,7 @@ CASES = [
     Case(
         "post-url: text in the body, sender and time from X-Kannel headers",
         post_url(
-            fixture("kannel__post_url_body.txt"),
+            fixture("sms_kannel", "post_url_body.txt"),
             {
                 "content-type": 'text/plain; charset="UTF-8"',
                 "X-Kannel-From": "+6281355556666",

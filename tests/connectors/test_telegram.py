@@ -15,12 +15,12 @@ from connectors.base import ConnectorError, RawMessage, WireRequest
 from connectors.telegram.api import TelegramApiError
 from connectors.telegram.poll import get_updates, next_offset
 from connectors.telegram.wire import TelegramConnector, messages_from_updates
+from tests.connectors.cases import fixture
 from tests.connectors.signing_social import (
     NOW,
     SocialCase,
     mutated_fixtures,
     run_social_case,
-    social_fixture,
     social_wire,
     telegram_headers,
 )
@@ -36,7 +36,7 @@ def connector() -> TelegramConnector:
 
 
 def tg(name: str) -> bytes:
-    return social_fixture("telegram", name)
+    return fixture("telegram", name)
 
 
 def signed(body: bytes, secret: str = SECRET) -> WireRequest:

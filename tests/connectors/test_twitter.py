@@ -22,12 +22,12 @@ from connectors.twitter.wire import (
     messages_from_dm_events,
     messages_from_mentions,
 )
+from tests.connectors.cases import fixture
 from tests.connectors.signing_social import (
     NOW,
     SocialCase,
     mutated_fixtures,
     run_social_case,
-    social_fixture,
     social_wire,
     twitter_signature,
 )
@@ -43,7 +43,7 @@ def connector() -> TwitterConnector:
 
 
 def x(name: str) -> bytes:
-    return social_fixture("twitter", name)
+    return fixture("twitter", name)
 
 
 def signed(body: bytes, secret: str = SECRET) -> WireRequest:
