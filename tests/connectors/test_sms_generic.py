@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
 from connectors.sms_generic.wire import GenericSmsConnector
-from tests.connectors.cases import fixture
-from tests.connectors.signing import NOW, Case, kanal_sign, run_case, wire
+from tests.connectors.cases import NOW, Case, fixture, run_case, wire
+from tests.connectors.signing import kanal_sign
 
 SECRET = "generic-sms-secret"
 URL = "https://gw.example.id/webhooks/sms/generic"
@@ -30,12 +30,9 @@ CASES = [
         text="Saluran air tersumbat di RT 03/RW 05 Kel. Menteng",
         sender="+6281234567890",
         external_id="gw-000123",
-        check=lambda m: (
-            (
-                m.received_at.isoformat() == "2026-01-05T08:00:00+07:00"
-                and m.extra == {"to": "1500XXX"}
-            )
-            or pytest.fail("fields")
+        check=lambda ms: (
+            ms[0].received_at.isoformat() == "2026-01-05T08:00:00+07:00"
+            and ms[0].extra == {"to": "1500XXX"}
         ),
     ),
     Case("signed with another secret gets 401", signed(BODY, "other"), status=401),

@@ -22,14 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import SECRETS, free_port, write_config
-from tests.connectors.cases import fixture_dir
-from tests.connectors.signing import kanal_sign, twilio_signature, vonage_signed
-from tests.connectors.signing_social import (
-    _paths,
-    _replace,
+from tests.connectors.cases import fixture_dir, replace_value, value_paths
+from tests.connectors.signing import (
+    kanal_sign,
     meta_signature,
     telegram_headers,
+    twilio_signature,
     twitter_signature,
+    vonage_signed,
 )
 from tests.email.conftest import RECIPIENT, smtp_transaction
 
@@ -120,12 +120,12 @@ def mutated_json(*sources: tuple[str, str]) -> st.SearchStrategy[bytes]:
     @st.composite
     def build(draw: st.DrawFn) -> bytes:
         document = copy.deepcopy(draw(st.sampled_from(documents)))
-        paths = _paths(document)[1:]
+        paths = value_paths(document)[1:]
         for _ in range(draw(st.integers(0, 3))):
             path = draw(st.sampled_from(paths))
             try:
                 # Mostly text (what most fields hold, so the parser gets past its checks).
-                document = _replace(document, path, draw(TEXT | TEXT | VALUE))
+                document = replace_value(document, path, draw(TEXT | TEXT | VALUE))
             except (KeyError, IndexError, TypeError):
                 continue  # an earlier swap removed the path
         return json.dumps(document).encode()
