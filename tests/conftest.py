@@ -183,6 +183,10 @@ class Kanal:
 
         return await make_pipeline(self.runtime).drain()
 
+    async def close(self) -> None:
+        await self.client.close()
+        await self.store.close()
+
     async def token(
         self, scope: str = "province", role: str = "admin", name: str | None = None
     ) -> str:
@@ -195,32 +199,36 @@ class Kanal:
         return token
 
 
-@pytest.fixture
-async def make_kanal(tmp_path: Path) -> AsyncIterator[Any]:
+async def start_kanal(directory: Path, db_url: str | None = None, extra: str = "") -> Kanal:
+    """A kanal app on a loopback port, its config and SQLite store (unless given) in
+    `directory`; close it with `close()`."""
     from aiohttp.test_utils import TestClient, TestServer
 
     from gateway.base.config import load_config
     from gateway.base.runtime import build_runtime
     from gateway.web.app import create_app
 
-    made: list[tuple[Any, Any]] = []
+    url = db_url or f"sqlite:///{directory}/kanal.db"
+    config = write_config(directory, url, extra)
+    runtime = build_runtime(load_config(str(config), environ={}))
+    await runtime.store.migrate()
+    server = TestServer(create_app(runtime), host="127.0.0.1")
+    client = TestClient(server)
+    await client.start_server()
+    return Kanal(runtime, client, str(server.make_url("")).rstrip("/"))
+
+
+@pytest.fixture
+async def make_kanal(tmp_path: Path) -> AsyncIterator[Any]:
+    made: list[Kanal] = []
 
     async def make(db_url: str | None = None, extra: str = "") -> Kanal:
-        url = db_url or f"sqlite:///{tmp_path}/kanal.db"
-        config = write_config(tmp_path, url, extra)
-        loaded = load_config(str(config), environ={})
-        runtime = build_runtime(loaded)
-        await runtime.store.migrate()
-        server = TestServer(create_app(runtime), host="127.0.0.1")
-        client = TestClient(server)
-        await client.start_server()
-        made.append((client, runtime))
-        return Kanal(runtime, client, str(server.make_url("")).rstrip("/"))
+        made.append(await start_kanal(tmp_path, db_url, extra))
+        return made[-1]
 
     yield make
-    for client, runtime in made:
-        await client.close()
-        await runtime.store.close()
+    for k in made:
+        await k.close()
 
 
 def wait_until_ready(

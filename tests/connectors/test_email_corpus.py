@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import tomllib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,8 +14,9 @@ from connectors.base import RawMessage
 from connectors.email.wire import parse_email
 from normalizers.photo import photo_coordinates
 from normalizers.sniff import sniff_content_type
+from tests.connectors.cases import fixture_dir
 
-CORPUS = Path(__file__).parent.parent / "fixtures" / "email"
+CORPUS = fixture_dir("email")
 EXPECTED: dict[str, dict[str, Any]] = tomllib.loads((CORPUS / "expected.toml").read_text("utf-8"))
 NOW = datetime(2026, 1, 5, 3, 0, tzinfo=UTC)
 MESSAGES = {path.stem: path.read_bytes() for path in sorted(CORPUS.glob("*.eml"))}

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import ConnectorError, WireRequest
+from connectors.base import ConnectorError, RawMessage, WireRequest
 from connectors.jaki.wire import JakiConnector
-from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
+from tests.connectors.cases import NOW, Case, fixture, run_case, wire
+from tests.connectors.signing import kanal_sign
 
 SECRET = "jaki-secret"
 URL = "https://gw.example.id/webhooks/jaki"
-GEO = json.loads(fixture("jaki__geo_with_photos.json"))
+GEO = json.loads(fixture("jaki", "geo_with_photos.json"))
 
 
 def signed(body: bytes | dict[str, object], secret: str = SECRET) -> WireRequest:
@@ -26,7 +27,8 @@ def with_location(**changes: object) -> dict[str, object]:
     return {**GEO, "location": {**GEO["location"], **changes}}
 
 
-def geo_check(message) -> None:  # type: ignore[no-untyped-def]
+def geo_check(messages: list[RawMessage]) -> None:
+    message = messages[0]
     assert message.coordinates.source == "device"
     assert message.coordinates.accuracy_m == 12.5
     assert (
@@ -44,11 +46,12 @@ def geo_check(message) -> None:  # type: ignore[no-untyped-def]
 CASES = [
     Case(
         "a geo-tagged report with two photos",
-        signed(fixture("jaki__geo_with_photos.json")),
+        signed(fixture("jaki", "geo_with_photos.json")),
         text="Jalan berlubang besar di depan SDN 01 Menteng",
         sender="081234567890",
         external_id="JAKI-2026-000001",
         coordinates=(-6.1958, 106.834),
+        location_hint="Jl. Besuki, Menteng, Jakarta Pusat",
         attachments=[
             ("https://jaki.example.id/media/p1.jpg", None),
             ("https://jaki.example.id/media/p2.jpg", None),
@@ -57,12 +60,10 @@ CASES = [
     ),
     Case(
         "a report with GPS off (location null) is kept for enrichment",
-        signed(fixture("jaki__no_location.json")),
+        signed(fixture("jaki", "no_location.json")),
         external_id="JAKI-2026-000002",
         attachments=[],
-        check=lambda m: (
-            (m.coordinates is None and m.category_hint is None) or pytest.fail("no geo")
-        ),
+        check=lambda ms: ms[0].coordinates is None and ms[0].category_hint is None,
     ),
     Case("signed with another secret gets 401", signed(GEO, "other"), status=401),
     Case("no signature gets 401", wire("POST", URL, json.dumps(GEO).encode()), status=401),
@@ -106,7 +107,13 @@ def test_jaki(case: Case) -> None:
 def test_unsigned_mode_accepts_an_unsigned_report() -> None:
     run_case(
         JakiConnector(None),
-        Case("unsigned", wire("POST", URL, json.dumps(GEO).encode()), external_id=GEO["id"]),
+        Case(
+            "unsigned",
+            wire("POST", URL, json.dumps(GEO).encode()),
+            external_id=GEO["id"],
+            coordinates=(-6.1958, 106.834),
+            location_hint="Jl. Besuki, Menteng, Jakarta Pusat",
+        ),
     )
 
 

@@ -11,15 +11,8 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, RawMessage, WireRequest
 from connectors.meta.wire import MetaConnector
-from tests.connectors.signing_social import (
-    NOW,
-    SocialCase,
-    meta_signature,
-    mutated_fixtures,
-    run_social_case,
-    social_fixture,
-    social_wire,
-)
+from tests.connectors.cases import NOW, Case, fixture, mutated_fixtures, run_case, wire
+from tests.connectors.signing import meta_signature
 from tests.fakes.meta_api import FakeMetaGraph
 
 APP_SECRET = "meta-app-secret-0123456789"
@@ -36,15 +29,15 @@ def connector() -> MetaConnector:
 
 
 def signed(body: bytes, secret: str = APP_SECRET) -> WireRequest:
-    return social_wire("POST", URL, body, {"X-Hub-Signature-256": meta_signature(secret, body)})
+    return wire("POST", URL, body, {"X-Hub-Signature-256": meta_signature(secret, body)})
 
 
 def fb(name: str) -> bytes:
-    return social_fixture("facebook", name)
+    return fixture("meta", f"facebook__{name}")
 
 
 def ig(name: str) -> bytes:
-    return social_fixture("instagram", name)
+    return fixture("meta", f"instagram__{name}")
 
 
 def _check_two_entries(messages: list[RawMessage]) -> None:
@@ -62,7 +55,7 @@ def _check_sticker(messages: list[RawMessage]) -> None:
 
 
 CASES = [
-    SocialCase(
+    Case(
         "a page DM becomes a facebook message owned by the page's owner",
         signed(fb("message__text.json")),
         text="Lampu jalan mati di Jl. Cikini Raya sejak 3 hari",
@@ -73,7 +66,7 @@ CASES = [
         extra={"owner": "province"},
         check=lambda ms: ms[0].received_at.isoformat().startswith("2026-01-01T00:00:00"),
     ),
-    SocialCase(
+    Case(
         "photo, video and file attachments keep their CDN URLs and a type by kind",
         signed(fb("message__with_photo.json")),
         text="Sampah menumpuk",
@@ -88,22 +81,22 @@ CASES = [
             ("https://cdn.fbsbx.com/v/t59.2708-21/laporan.pdf?dl=1", "application/pdf"),
         ],
     ),
-    SocialCase(
+    Case(
         "a shared location inside Jakarta comes out as coordinates (lat, long)",
         signed(fb("message__location.json")),
         coordinates=(-6.1862, 106.8341),
         attachments=[("https://cdn.example/x.jpg", "image/jpeg")],
         group_key=f"dm:facebook:{PAGE}:7001",
     ),
-    SocialCase(
+    Case(
         "a location outside Jakarta is passed on as is (the geo normalizer decides)",
         signed(fb("message__location_outside_jakarta.json")),
         text="",
         coordinates=(-6.9147, 107.6098),
         group_key=f"dm:facebook:{PAGE}:7002",
     ),
-    SocialCase("our own echoed send is no message", signed(fb("message__echo.json")), count=0),
-    SocialCase(
+    Case("our own echoed send is no message", signed(fb("message__echo.json")), count=0),
+    Case(
         "a postback button is a message whose text is the button title",
         signed(fb("message__postback.json")),
         text="Lapor jalan rusak",
@@ -111,33 +104,33 @@ CASES = [
         group_key=f"dm:facebook:{PAGE}:7003",
         extra={"postback_payload": "LAPOR_JALAN"},
     ),
-    SocialCase(
+    Case(
         "delivery, read and reaction events are acknowledged and create nothing",
         signed(fb("message__receipts.json")),
         count=0,
     ),
-    SocialCase(
+    Case(
         "a message on the standby channel (handover) is still taken in",
         signed(fb("message__standby.json")),
         text="Banjir setinggi lutut",
         group_key=f"dm:facebook:{PAGE}:7004",
         extra={"standby": True},
     ),
-    SocialCase(
+    Case(
         "a sticker is an image attachment; reply_to becomes in_reply_to",
         signed(fb("message__sticker_and_reply.json")),
         attachments=[("https://scontent.xx.fbcdn.net/v/t39.1997-6/like.png", "image/png")],
         group_key=f"dm:facebook:{PAGE}:7001",
         check=_check_sticker,
     ),
-    SocialCase(
+    Case(
         "every entry and every messaging item is read",
         signed(fb("message__two_entries.json")),
         count=3,
         group_key=f"dm:facebook:{PAGE}:7005",
         check=_check_two_entries,
     ),
-    SocialCase(
+    Case(
         "an Instagram DM is an instagram message owned as configured",
         signed(ig("message__text.json")),
         text="Pak Gubernur, trotoar di Sudirman rusak",
@@ -147,24 +140,26 @@ CASES = [
         group_key=f"dm:instagram:{IG}:17850000000000042",
         extra={"owner": "office:balai_kota"},
     ),
-    SocialCase(
+    Case(
         "an Instagram unsend is a delete tombstone for the mid",
         signed(ig("message__deleted.json")),
         kind="delete",
         external_id="delete:aWdfZAG1faXRlbToxOklH",
+        channel="instagram",
         group_key=f"dm:instagram:{IG}:17850000000000042",
         extra={"deletes": "aWdfZAG1faXRlbToxOklH"},
     ),
-    SocialCase(
+    Case(
         "an Instagram story mention keeps its link in extra, the image as attachment",
         signed(ig("message__with_photo.json")),
         attachments=[
             ("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1&signature=x", "image/jpeg")
         ],
+        channel="instagram",
         group_key=f"dm:instagram:{IG}:17850000000000043",
         check=lambda ms: ms[0].extra["links"][0]["type"] == "story_mention",
     ),
-    SocialCase(
+    Case(
         "an Instagram comment is a comment with the commenter's handle",
         signed(ig("comment__on_post.json")),
         kind="comment",
@@ -179,27 +174,28 @@ CASES = [
             and ms[0].received_at.year == 2026
         ),
     ),
-    SocialCase(
+    Case(
         "an Instagram mention carries no text: media and comment ids are kept",
         signed(ig("mention__in_comment.json")),
         kind="mention",
         text="",
         external_id="mention:17894227972186120",
+        channel="instagram",
         extra={"media_id": "17920238422030506", "comment_id": "17894227972186120"},
     ),
-    SocialCase(
+    Case(
         "an unsigned request is refused",
-        social_wire("POST", URL, fb("message__text.json")),
+        wire("POST", URL, fb("message__text.json")),
         status=401,
     ),
-    SocialCase(
+    Case(
         "a signature made with another secret is refused",
         signed(fb("message__text.json"), secret="not-the-app-secret"),
         status=401,
     ),
-    SocialCase(
+    Case(
         "uppercase hex is not Meta's format and is refused",
-        social_wire(
+        wire(
             "POST",
             URL,
             fb("message__text.json"),
@@ -210,14 +206,14 @@ CASES = [
         ),
         status=401,
     ),
-    SocialCase(
+    Case(
         "the legacy SHA-1 header alone is not enough",
-        social_wire("POST", URL, fb("message__text.json"), {"X-Hub-Signature": "sha1=" + "0" * 40}),
+        wire("POST", URL, fb("message__text.json"), {"X-Hub-Signature": "sha1=" + "0" * 40}),
         status=401,
     ),
-    SocialCase(
+    Case(
         "a signature over a re-serialized body does not match the raw bytes",
-        social_wire(
+        wire(
             "POST",
             URL,
             fb("message__text.json"),
@@ -229,14 +225,14 @@ CASES = [
         ),
         status=401,
     ),
-    SocialCase("signed but not JSON is malformed", signed(b'{"object": "page", "entry": ['), 400),
-    SocialCase(
+    Case("signed but not JSON is malformed", signed(b'{"object": "page", "entry": ['), 400),
+    Case(
         "an object other than page or instagram is malformed",
         signed(b'{"object": "whatsapp_business_account", "entry": []}'),
         status=400,
     ),
-    SocialCase("entry must be an array", signed(b'{"object": "page", "entry": {"id": "1"}}'), 400),
-    SocialCase(
+    Case("entry must be an array", signed(b'{"object": "page", "entry": {"id": "1"}}'), 400),
+    Case(
         "a message without sender is malformed",
         signed(
             b'{"object":"page","entry":[{"id":"1","messaging":[{"recipient":{"id":"1"},'
@@ -244,7 +240,7 @@ CASES = [
         ),
         status=400,
     ),
-    SocialCase(
+    Case(
         "a message without mid is malformed",
         signed(
             b'{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"2"},'
@@ -256,8 +252,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_meta_webhook(case: SocialCase) -> None:
-    run_social_case(connector(), case)
+def test_meta_webhook(case: Case) -> None:
+    run_case(connector(), case)
 
 
 def test_the_same_body_delivered_twice_gives_the_same_external_ids() -> None:
@@ -317,7 +313,7 @@ def test_non_ascii_is_signed_as_it_was_sent() -> None:
     ],
 )  # fmt: skip
 def test_subscription_handshake(query: str, status: int, body: bytes | None) -> None:
-    response = connector().handshake(social_wire("GET", f"{URL}?{query}"))
+    response = connector().handshake(wire("GET", f"{URL}?{query}"))
     assert response.status == status
     if body is not None:
         assert response.body == body
@@ -325,7 +321,7 @@ def test_subscription_handshake(query: str, status: int, body: bytes | None) -> 
 
 
 def test_an_empty_verify_token_never_matches() -> None:
-    request = social_wire("GET", f"{URL}?hub.mode=subscribe&hub.verify_token=&hub.challenge=1")
+    request = wire("GET", f"{URL}?hub.mode=subscribe&hub.verify_token=&hub.challenge=1")
     assert MetaConnector(APP_SECRET, "", ACCOUNTS).handshake(request).status == 403
 
 
@@ -426,7 +422,7 @@ async def test_the_fake_send_api_checks_token_and_shape(
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(mutated_fixtures("facebook") | mutated_fixtures("instagram"))
+@given(mutated_fixtures("meta"))
 def test_recorded_payloads_with_odd_values_yield_messages_or_a_connector_error(
     body: bytes,
 ) -> None:

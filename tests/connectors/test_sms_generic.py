@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
 from connectors.sms_generic.wire import GenericSmsConnector
-from tests.connectors.signing import NOW, Case, fixture, kanal_sign, run_case, wire
+from tests.connectors.cases import NOW, Case, fixture, run_case, wire
+from tests.connectors.signing import kanal_sign
 
 SECRET = "generic-sms-secret"
 URL = "https://gw.example.id/webhooks/sms/generic"
-BODY = json.loads(fixture("generic__text.json"))
+BODY = json.loads(fixture("sms_generic", "text.json"))
 
 
 def signed(body: bytes | dict[str, object], secret: str = SECRET) -> WireRequest:
@@ -25,23 +26,22 @@ def signed(body: bytes | dict[str, object], secret: str = SECRET) -> WireRequest
 CASES = [
     Case(
         "a signed SMS is read with its own timestamp",
-        signed(fixture("generic__text.json")),
+        signed(fixture("sms_generic", "text.json")),
         text="Saluran air tersumbat di RT 03/RW 05 Kel. Menteng",
         sender="+6281234567890",
         external_id="gw-000123",
-        check=lambda m: (
-            (
-                m.received_at.isoformat() == "2026-01-05T08:00:00+07:00"
-                and m.extra == {"to": "1500XXX"}
-            )
-            or pytest.fail("fields")
+        check=lambda ms: (
+            ms[0].received_at.isoformat() == "2026-01-05T08:00:00+07:00"
+            and ms[0].extra == {"to": "1500XXX"}
         ),
     ),
     Case("signed with another secret gets 401", signed(BODY, "other"), status=401),
-    Case("no signature gets 401", wire("POST", URL, fixture("generic__text.json")), status=401),
+    Case(
+        "no signature gets 401", wire("POST", URL, fixture("sms_generic", "text.json")), status=401
+    ),
     Case(
         "a body changed after signing gets 401",
-        wire("POST", URL, fixture("generic__text.json") + b" ", signed(BODY).headers),
+        wire("POST", URL, fixture("sms_generic", "text.json") + b" ", signed(BODY).headers),
         status=401,
     ),
     Case(

@@ -15,15 +15,8 @@ from connectors.base import ConnectorError, RawMessage, WireRequest
 from connectors.telegram.api import TelegramApiError
 from connectors.telegram.poll import get_updates, next_offset
 from connectors.telegram.wire import TelegramConnector, messages_from_updates
-from tests.connectors.signing_social import (
-    NOW,
-    SocialCase,
-    mutated_fixtures,
-    run_social_case,
-    social_fixture,
-    social_wire,
-    telegram_headers,
-)
+from tests.connectors.cases import NOW, Case, fixture, mutated_fixtures, run_case, wire
+from tests.connectors.signing import telegram_headers
 from tests.fakes.telegram_api import FakeTelegramApi
 
 SECRET = "kanal_tg-Secret_0123"
@@ -36,11 +29,11 @@ def connector() -> TelegramConnector:
 
 
 def tg(name: str) -> bytes:
-    return social_fixture("telegram", name)
+    return fixture("telegram", name)
 
 
 def signed(body: bytes, secret: str = SECRET) -> WireRequest:
-    return social_wire("POST", URL, body, telegram_headers(secret))
+    return wire("POST", URL, body, telegram_headers(secret))
 
 
 def _sender_in_full(messages: list[RawMessage]) -> None:
@@ -55,7 +48,7 @@ def _accuracy(messages: list[RawMessage]) -> None:
 
 
 CASES = [
-    SocialCase(
+    Case(
         "a private text message keeps the sender in full; dedupe on chat + message id",
         signed(tg("message__text.json")),
         text="Jalan di depan rumah saya rusak parah",
@@ -65,7 +58,7 @@ CASES = [
         group_key="dm:telegram:12345",
         check=_sender_in_full,
     ),
-    SocialCase(
+    Case(
         "a shared location inside Jakarta comes with its horizontal accuracy",
         signed(tg("message__location.json")),
         text="",
@@ -74,34 +67,34 @@ CASES = [
         group_key="dm:telegram:12345",
         check=_accuracy,
     ),
-    SocialCase(
+    Case(
         "a location outside Jakarta (Bogor) is passed on unchanged",
         signed(tg("message__location_outside_jakarta.json")),
         coordinates=(-6.5971, 106.806),
         group_key="dm:telegram:12345",
     ),
-    SocialCase(
+    Case(
         "a venue gives coordinates and a 'title, address' hint",
         signed(tg("message__venue.json")),
         coordinates=(-6.2842, 106.8442),
         location_hint="Pasar Minggu, Jl. Raya Ragunan",
         group_key="dm:telegram:12345",
     ),
-    SocialCase(
+    Case(
         "an album photo takes the largest size; the caption is the text",
         signed(tg("message__photo_album_part1.json")),
         text="Tumpukan sampah di kali",
         attachments=[("AgACa_l", "image/jpeg")],
         group_key="album:12345:13598871938502617",
     ),
-    SocialCase(
+    Case(
         "the album's second part shares the group key",
         signed(tg("message__photo_album_part2.json")),
         text="",
         attachments=[("AgACb_l", "image/jpeg")],
         group_key="album:12345:13598871938502617",
     ),
-    SocialCase(
+    Case(
         "a document keeps its declared type and file name",
         signed(tg("message__document.json")),
         text="Surat pengaduan",
@@ -109,7 +102,7 @@ CASES = [
         group_key="dm:telegram:12345",
         check=lambda ms: ms[0].attachments[0].filename == "pengaduan.pdf",
     ),
-    SocialCase(
+    Case(
         "the first message of a live location is a location like any other",
         signed(tg("message__live_location.json")),
         external_id="12345:83",
@@ -117,7 +110,7 @@ CASES = [
         group_key="dm:telegram:12345",
         extra={"live_period": 900},
     ),
-    SocialCase(
+    Case(
         "a live-location update is an edit of its message, never a new report",
         signed(tg("edited_message__live_location.json")),
         kind="edit",
@@ -126,7 +119,7 @@ CASES = [
         group_key="dm:telegram:12345",
         extra={"edits": "12345:83"},
     ),
-    SocialCase(
+    Case(
         "a channel post is signed by the channel",
         signed(tg("channel_post__text.json")),
         text="Lampu lalu lintas mati di perempatan Menteng",
@@ -134,32 +127,32 @@ CASES = [
         external_id="-1001234567890:5",
         check=lambda ms: ms[0].sender.handle == "wargamenteng",
     ),
-    SocialCase(
+    Case(
         "a group message has no DM group key; a reply points at its message",
         signed(tg("message__group_text.json")),
         external_id="-4000111222:900",
         check=lambda ms: ms[0].in_reply_to == ("-4000111222:899",),
     ),
-    SocialCase(
+    Case(
         "the sender's own shared contact gives their phone",
         signed(tg("message__contact.json")),
         group_key="dm:telegram:12345",
         check=lambda ms: ms[0].sender.phone == "6281234567890",
     ),
-    SocialCase("a callback query is no message", signed(tg("callback_query.json")), count=0),
-    SocialCase(
+    Case("a callback query is no message", signed(tg("callback_query.json")), count=0),
+    Case(
         "a request without the secret header is refused",
-        social_wire("POST", URL, tg("message__text.json"), {"content-type": "application/json"}),
+        wire("POST", URL, tg("message__text.json"), {"content-type": "application/json"}),
         status=401,
     ),
-    SocialCase(
+    Case(
         "a wrong secret token is refused",
         signed(tg("message__text.json"), secret="kanal_tg-Secret_0124"),
         status=401,
     ),
-    SocialCase("with the secret but not JSON is malformed", signed(b"update_id=1"), status=400),
-    SocialCase("an update without update_id is malformed", signed(b'{"message": {}}'), 400),
-    SocialCase(
+    Case("with the secret but not JSON is malformed", signed(b"update_id=1"), status=400),
+    Case("an update without update_id is malformed", signed(b'{"message": {}}'), 400),
+    Case(
         "a message without chat is malformed",
         signed(b'{"update_id": 5, "message": {"message_id": 1, "date": 1767225600}}'),
         status=400,
@@ -168,8 +161,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_telegram_webhook(case: SocialCase) -> None:
-    run_social_case(connector(), case)
+def test_telegram_webhook(case: Case) -> None:
+    run_case(connector(), case)
 
 
 def test_an_empty_configured_secret_accepts_nothing() -> None:

@@ -22,15 +22,8 @@ from connectors.twitter.wire import (
     messages_from_dm_events,
     messages_from_mentions,
 )
-from tests.connectors.signing_social import (
-    NOW,
-    SocialCase,
-    mutated_fixtures,
-    run_social_case,
-    social_fixture,
-    social_wire,
-    twitter_signature,
-)
+from tests.connectors.cases import NOW, Case, fixture, mutated_fixtures, run_case, wire
+from tests.connectors.signing import twitter_signature
 from tests.fakes.twitter_api import FakeTwitterApi
 
 SECRET = "x-consumer-secret-abcdef"
@@ -43,11 +36,11 @@ def connector() -> TwitterConnector:
 
 
 def x(name: str) -> bytes:
-    return social_fixture("twitter", name)
+    return fixture("twitter", name)
 
 
 def signed(body: bytes, secret: str = SECRET) -> WireRequest:
-    return social_wire(
+    return wire(
         "POST", URL, body, {"x-twitter-webhooks-signature": twitter_signature(secret, body)}
     )
 
@@ -64,7 +57,7 @@ def _extended(messages: list[RawMessage]) -> None:
 
 
 CASES = [
-    SocialCase(
+    Case(
         "an AAA direct message keeps sender, name and handle",
         signed(x("dm__text.json")),
         text="Sampah menumpuk di pasar Senen",
@@ -74,7 +67,7 @@ CASES = [
         group_key="dm:twitter:900:42",
         check=_attachments_only_image,
     ),
-    SocialCase(
+    Case(
         "a DM photo becomes an attachment and its t.co link leaves the text",
         signed(x("dm__with_photo.json")),
         text="Lihat ini",
@@ -82,10 +75,8 @@ CASES = [
         attachments=[("https://ton.twitter.com/1.1/ton/data/dm/1778/555/abc.jpg", "image/jpeg")],
         group_key="dm:twitter:900:42",
     ),
-    SocialCase(
-        "our own DM (sender == for_user_id) is dropped", signed(x("dm__own_send.json")), count=0
-    ),
-    SocialCase(
+    Case("our own DM (sender == for_user_id) is dropped", signed(x("dm__own_send.json")), count=0),
+    Case(
         "a DM from another account of ours (own_user_ids) is dropped",
         signed(
             b'{"for_user_id":"900","direct_message_events":[{"type":"message_create","id":"1",'
@@ -94,7 +85,7 @@ CASES = [
         ),
         count=0,
     ),
-    SocialCase(
+    Case(
         "a mention's GeoJSON coordinates [lon, lat] become lat/lon",
         signed(x("tweet__mention_with_coordinates.json")),
         kind="mention",
@@ -104,14 +95,14 @@ CASES = [
         coordinates=(-6.1754, 106.8272),
         attachments=[("https://pbs.twimg.com/media/Gabc.jpg", "image/jpeg")],
     ),
-    SocialCase(
+    Case(
         "the deprecated geo [lat, lon] is used, the right way round, without coordinates",
         signed(x("tweet__mention_with_geo_only.json")),
         kind="mention",
         coordinates=(-6.2297, 106.6894),
         check=lambda ms: ms[0].received_at == datetime(2026, 1, 1, 0, 10, tzinfo=UTC),
     ),
-    SocialCase(
+    Case(
         "a truncated mention is read from extended_tweet; its place is a hint, not a geo-tag",
         signed(x("tweet__extended_with_place.json")),
         kind="mention",
@@ -122,12 +113,10 @@ CASES = [
         ],
         check=_extended,
     ),
-    SocialCase("a retweet is not a new mention", signed(x("tweet__retweet.json")), count=0),
-    SocialCase("our own tweet is dropped", signed(x("tweet__own.json")), count=0),
-    SocialCase(
-        "a like is acknowledged and creates nothing", signed(x("favorite__event.json")), count=0
-    ),
-    SocialCase(
+    Case("a retweet is not a new mention", signed(x("tweet__retweet.json")), count=0),
+    Case("our own tweet is dropped", signed(x("tweet__own.json")), count=0),
+    Case("a like is acknowledged and creates nothing", signed(x("favorite__event.json")), count=0),
+    Case(
         "an XAA dm.received has the same external id as the AAA event",
         signed(x("xaa__dm_received.json")),
         external_id="dm:1777",
@@ -135,7 +124,7 @@ CASES = [
         group_key="dm:twitter:900:42",
         extra={"event_uuid": "5f2b7c1e-0000-4000-8000-000000000001"},
     ),
-    SocialCase(
+    Case(
         "an XAA post.mention.create maps the v2 Post",
         signed(x("xaa__post_mention.json")),
         kind="mention",
@@ -144,15 +133,15 @@ CASES = [
         coordinates=(-6.1754, 106.8272),
         extra={"event_type": "post.mention.create"},
     ),
-    SocialCase("an unsigned request is refused", social_wire("POST", URL, x("dm__text.json")), 401),
-    SocialCase(
+    Case("an unsigned request is refused", wire("POST", URL, x("dm__text.json")), 401),
+    Case(
         "a signature made with another secret is refused",
         signed(x("dm__text.json"), secret="not-our-secret"),
         status=401,
     ),
-    SocialCase(
+    Case(
         "a hex signature (Meta's format) is refused",
-        social_wire(
+        wire(
             "POST",
             URL,
             x("dm__text.json"),
@@ -163,9 +152,9 @@ CASES = [
         ),
         status=401,
     ),
-    SocialCase("signed but not JSON is malformed", signed(b"for_user_id=900"), status=400),
-    SocialCase("neither AAA nor XAA is malformed", signed(b'{"hello": "world"}'), status=400),
-    SocialCase(
+    Case("signed but not JSON is malformed", signed(b"for_user_id=900"), status=400),
+    Case("neither AAA nor XAA is malformed", signed(b'{"hello": "world"}'), status=400),
+    Case(
         "direct_message_events must be an array",
         signed(b'{"for_user_id":"900","direct_message_events":{"id":"1"}}'),
         status=400,
@@ -174,8 +163,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_twitter_webhook(case: SocialCase) -> None:
-    run_social_case(connector(), case)
+def test_twitter_webhook(case: Case) -> None:
+    run_case(connector(), case)
 
 
 def test_the_same_message_via_aaa_and_xaa_dedupes() -> None:
@@ -204,7 +193,7 @@ def test_a_large_payload_of_fifty_dm_events_is_read_whole() -> None:
 
 
 def test_crc_answers_with_the_base64_hmac_of_the_token() -> None:
-    response = connector().crc(social_wire("GET", f"{URL}?crc_token=Zm9vYmFy%2B%2F%3D"))
+    response = connector().crc(wire("GET", f"{URL}?crc_token=Zm9vYmFy%2B%2F%3D"))
     expected = base64.b64encode(
         hmac.new(SECRET.encode(), b"Zm9vYmFy+/=", hashlib.sha256).digest()
     ).decode()
@@ -215,7 +204,7 @@ def test_crc_answers_with_the_base64_hmac_of_the_token() -> None:
 
 def test_crc_without_a_token_is_malformed() -> None:
     with pytest.raises(MalformedPayload) as caught:
-        connector().crc(social_wire("GET", URL))
+        connector().crc(wire("GET", URL))
     assert caught.value.status == 400
 
 

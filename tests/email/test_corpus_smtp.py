@@ -1,4 +1,4 @@
-"""Every message of the e-mail corpus (tests/fixtures/email) sent by SMTP, end to end:
+"""Every message of the e-mail corpus (tests/connectors/email) sent by SMTP, end to end:
 stored exactly as transmitted, then one report each, with what expected.toml says."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.connectors.cases import fixture_dir
 from tests.email.conftest import all_reports, raw_rows, send
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
+FIXTURES = fixture_dir("email")
 EXPECTED = tomllib.loads((FIXTURES / "expected.toml").read_text(encoding="utf-8"))
 CORPUS = sorted(FIXTURES.glob("*.eml"))
 

@@ -14,9 +14,10 @@ from connectors.email.wire import parse_email
 from gateway.store import StoreUnavailable
 from normalizers.photo import exif_gps
 from tests.conftest import need_binary
+from tests.connectors.cases import fixture_dir
 from tests.email.conftest import RECIPIENT, all_reports, message, raw_rows, send
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "email"
+FIXTURES = fixture_dir("email")
 
 
 def counter(k, outcome: str) -> float:

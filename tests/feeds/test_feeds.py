@@ -3,8 +3,6 @@ and a Jakarta place become `media` reports, each item once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -14,8 +12,9 @@ from connectors.media_feed.wire import FeedError, parse_feed
 from gateway.intake.feeds import FeedCounts, find_place, poll_feeds
 from gateway.store.schema import raw_messages
 from normalizers.geo import default_index
+from tests.connectors.cases import fixture_dir
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "media"
+FIXTURES = fixture_dir("media_feed")
 MEDIA = """
 [channels.media]
 enabled = true

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from gateway.base.config import ConfigError, load_config
+from tests.connectors.cases import fixture
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -193,7 +194,7 @@ def test_tokens_are_shown_once_listed_without_secret_and_revoked(tmp_path):
 
 def test_ingest_replays_a_captured_payload_without_signature_checks(tmp_path):
     capture = tmp_path / "jaki.json"
-    capture.write_bytes((ROOT / "tests/fixtures/jaki/jaki__geo_with_photos.json").read_bytes())
+    capture.write_bytes(fixture("jaki", "geo_with_photos.json"))
     result = kanal("ingest", "--connector", "jaki", str(capture), str(capture), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "stored 1, duplicates 1" in result.stdout

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from gateway.pipeline.media import MediaWorker
 from gateway.store.schema import media_jobs, raw_messages, reports
 from normalizers.report import Report
-from tests.connectors.signing_social import meta_signature, telegram_headers, twitter_signature
+from tests.connectors.signing import meta_signature, telegram_headers, twitter_signature
 
 META_SECRET = "meta-app-secret"
 META_VERIFY = "meta-verify-token"

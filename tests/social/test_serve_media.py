@@ -7,7 +7,7 @@ import aiohttp
 
 from gateway.store import Store
 from tests.conftest import wait_for, write_config
-from tests.connectors.signing_social import meta_signature
+from tests.connectors.signing import meta_signature
 from tests.fakes.meta_api import FakeMetaGraph
 from tests.social.helpers import META_SECRET, MONAS, jpeg, meta_body, meta_event, meta_extra
 

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from gateway.intake.twitter import STATE_KEY, poll_twitter, poller_for
-from tests.connectors.signing_social import social_fixture
+from tests.connectors.cases import fixture
 from tests.fakes.twitter_api import FakeTwitterApi
 from tests.social.helpers import (
     T0_MS,
@@ -76,8 +76,8 @@ async def test_polling_stores_dms_and_mentions_once_and_persists_its_positions(m
     k = await make_kanal(extra=twitter_extra("polling"))
     assert (await post_twitter(k, dm("1", 0, "x"))).status == 404  # polling: no webhook
     fake = FakeTwitterApi("900")
-    fake.load(json.loads(social_fixture("twitter", "poll__dm_events.json")), "dm")
-    fake.load(json.loads(social_fixture("twitter", "poll__mentions.json")), "mention")
+    fake.load(json.loads(fixture("twitter", "poll__dm_events.json")), "dm")
+    fake.load(json.loads(fixture("twitter", "poll__mentions.json")), "mention")
     fake.install(poller_for(k.runtime).client)
 
     stored = await poll_twitter(k.runtime)

@@ -1,15 +1,14 @@
-"""Sign social-platform webhooks the way Meta, X and Telegram do, and run table cases.
+"""Recorded fixtures and connector table cases.
 
-The signatures are computed with the standard library straight from the documented
-schemes (PROTOCOLS §1, §2, §4), not with connectors.base, so that they are an independent
-witness of each connector's check.
+Every connector's recorded payloads live in tests/connectors/<connector name>/; a file is
+named after the event it shows (`message__text.json`), with the channel first where one
+connector serves two (`facebook__message__text.json`). `poll__*` files are records a
+poller reads, not webhook bodies.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,46 +17,35 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from connectors import BY_NAME
 from connectors.base import ConnectorError, RawMessage, WireRequest
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parent
+
+
+def fixture_dir(connector: str) -> Path:
+    """The folder of a connector's recorded fixtures."""
+    return FIXTURES / connector
+
+
+def fixture(connector: str, name: str) -> bytes:
+    """A recorded payload of a connector (trailing newline dropped)."""
+    return (fixture_dir(connector) / name).read_bytes().rstrip(b"\n")
+
+
 NOW = datetime(2026, 1, 10, 3, 0, 0, tzinfo=UTC)
 
 
-def meta_signature(app_secret: str, body: bytes) -> str:
-    """`X-Hub-Signature-256`: sha256= + lowercase hex HMAC-SHA256 of the raw body."""
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def twitter_signature(consumer_secret: str, body: bytes) -> str:
-    """`x-twitter-webhooks-signature`: sha256= + base64 HMAC-SHA256 of the raw body."""
-    digest = hmac.new(consumer_secret.encode(), body, hashlib.sha256).digest()
-    return "sha256=" + base64.b64encode(digest).decode()
-
-
-def telegram_headers(secret_token: str) -> dict[str, str]:
-    """Headers Telegram sends to a webhook registered with `secret_token`."""
-    return {
-        "content-type": "application/json",
-        "x-telegram-bot-api-secret-token": secret_token,
-    }
-
-
-def social_fixture(channel: str, name: str) -> bytes:
-    """A payload under tests/fixtures/<channel>/<name> (trailing newline dropped)."""
-    return (FIXTURES / channel / name).read_bytes().rstrip(b"\n")
-
-
-def social_wire(
+def wire(
     method: str, url: str, body: bytes = b"", headers: Mapping[str, str] | None = None
 ) -> WireRequest:
-    """A WireRequest as the gateway builds it: query decoded, header names lower-cased."""
+    """A WireRequest like the gateway's: query percent-decoded as latin-1, headers lower."""
     parts = urlsplit(url)
     return WireRequest(
         method=method,
         url=url,
         path=parts.path,
-        query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        query=tuple(parse_qsl(parts.query, keep_blank_values=True, encoding="latin-1")),
         headers={k.lower(): v for k, v in (headers or {}).items()},
         body=body,
         remote="203.0.113.7",
@@ -65,10 +53,12 @@ def social_wire(
 
 
 @dataclass
-class SocialCase:
+class Case:
     """One row of a connector table: a request and what must come of it.
 
-    Expectations left as None are not checked; they apply to the first message.
+    The expectations apply to the first message; every one is asserted, None included,
+    except text, sender, external_id and attachments, which None leaves unchecked, and
+    channel, which None sets to the connector's first channel.
     """
 
     label: str
@@ -84,19 +74,24 @@ class SocialCase:
     coordinates: tuple[float, float] | None = None
     location_hint: str | None = None
     group_key: str | None = None
+    part: tuple[int, int] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # subset of the first message's extra
     # anything else: asserts inside, or a predicate that must not return False
     check: Callable[[list[RawMessage]], object] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # subset of the first message's extra
+    now: datetime = NOW
 
     def __str__(self) -> str:
         return self.label
 
 
-def run_social_case(connector: Any, case: SocialCase) -> list[RawMessage]:
+def run_case(connector: Any, case: Case) -> list[RawMessage]:
     """verify + parse as the gateway does, then assert the case's expectations."""
     try:
-        connector.verify(case.request)
-        messages = connector.parse(case.request, NOW)
+        if "now" in inspect.signature(connector.verify).parameters:
+            connector.verify(case.request, now=case.now)
+        else:
+            connector.verify(case.request)
+        messages = connector.parse(case.request, case.now)
     except ConnectorError as exc:
         assert exc.status == case.status, f"{case.label}: got {exc.status} ({exc})"
         return []
@@ -110,25 +105,22 @@ def run_social_case(connector: Any, case: SocialCase) -> list[RawMessage]:
     if not messages:
         return messages
     first = messages[0]
-    assert first.kind == case.kind
+    assert first.kind == case.kind, f"{case.label}: kind"
+    assert first.channel == (case.channel or BY_NAME[connector.name].channel), case.label
     if case.text is not None:
         assert first.text == case.text
     if case.sender is not None:
         assert first.sender.user_id == case.sender
     if case.external_id is not None:
         assert first.external_id == case.external_id
-    if case.channel is not None:
-        assert first.channel == case.channel
     if case.attachments is not None:
         got = [(a.url or a.file_id, a.content_type) for a in first.attachments]
         assert got == case.attachments
-    if case.coordinates is not None:
-        assert first.coordinates is not None
-        assert (first.coordinates.lat, first.coordinates.lon) == case.coordinates
-    else:
-        assert first.coordinates is None
-    assert first.location_hint == case.location_hint
-    assert first.group_key == case.group_key
+    got_coordinates = first.coordinates and (first.coordinates.lat, first.coordinates.lon)
+    assert got_coordinates == case.coordinates, f"{case.label}: coordinates"
+    assert first.location_hint == case.location_hint, f"{case.label}: location_hint"
+    assert first.group_key == case.group_key, f"{case.label}: group_key"
+    assert first.part == case.part, f"{case.label}: part"
     for key, value in case.extra.items():
         assert first.extra.get(key) == value, f"{case.label}: extra[{key!r}]"
     if case.check is not None:
@@ -136,18 +128,18 @@ def run_social_case(connector: Any, case: SocialCase) -> list[RawMessage]:
     return messages
 
 
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def value_paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     found = [prefix]
     if isinstance(value, dict):
         for key, item in value.items():
-            found += _paths(item, (*prefix, key))
+            found += value_paths(item, (*prefix, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found += _paths(item, (*prefix, index))
+            found += value_paths(item, (*prefix, index))
     return found
 
 
-def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+def replace_value(document: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
     node = document
@@ -157,12 +149,12 @@ def _replace(document: Any, path: tuple[Any, ...], value: Any) -> Any:
     return document
 
 
-def mutated_fixtures(channel: str) -> Any:
-    """A hypothesis strategy: a recorded payload of `channel` with one to three values,
+def mutated_fixtures(connector: str) -> Any:
+    """A hypothesis strategy: a recorded payload of `connector` with one to three values,
     anywhere in it, replaced by something of another type (JSON bytes)."""
     from hypothesis import strategies as st
 
-    documents = [json.loads(p.read_bytes()) for p in sorted((FIXTURES / channel).glob("*.json"))]
+    documents = [json.loads(p.read_bytes()) for p in sorted(fixture_dir(connector).glob("*.json"))]
     odd: Any = (
         st.none()
         | st.booleans()
@@ -179,8 +171,8 @@ def mutated_fixtures(channel: str) -> Any:
     def mutate(draw: Any) -> bytes:
         document = json.loads(json.dumps(draw(st.sampled_from(documents))))
         for _ in range(draw(st.integers(1, 3))):
-            path = draw(st.sampled_from(_paths(document)))
-            document = _replace(document, path, draw(odd))
+            path = draw(st.sampled_from(value_paths(document)))
+            document = replace_value(document, path, draw(odd))
         return json.dumps(document).encode()
 
     return mutate()
