@@ -31,7 +31,7 @@ from tests.connectors.signing import (
     twitter_signature,
     vonage_signed,
 )
-from tests.social.helpers import (
+from tests.gateway.pipeline.social.helpers import (
     META_SECRET,
     TELEGRAM_SECRET,
     TELEGRAM_TOKEN,

@@ -31,7 +31,7 @@ from tests.connectors.signing import (
     twitter_signature,
     vonage_signed,
 )
-from tests.email.conftest import RECIPIENT, smtp_transaction
+from tests.gateway.intake.email.conftest import RECIPIENT, smtp_transaction
 
 T = TypeVar("T")
 META_SECRET, TWITTER_SECRET = "fuzz-meta-secret", "fuzz-twitter-secret"

@@ -1,0 +1,161 @@
+"""/admin as plain HTTP (no browser): the queue, one report, one-click accepts, submit, the
+lease told to a second admin, read-only viewers, CSRF, scope, and the stats page."""
+
+from __future__ import annotations
+
+import re
+
+from tests.gateway.web.admin.helpers import MENTENG, hidden, sign_in, sms_in_queue
+
+TEXT = "Jalan berlubang besar di depan SDN 01 Kelurahan Menteng, mohon diperbaiki"
+
+
+async def second_client(k):  # type: ignore[no-untyped-def]
+    from aiohttp.test_utils import TestClient
+
+    client = TestClient(k.client.server)
+    await client.start_server()
+    return client
+
+
+async def test_a_kelurahan_admin_enriches_and_submits_a_report_from_the_pages(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    elsewhere = await sms_in_queue(k, 2, "Sampah di Tebet Timur", owner="kelurahan:31.74.01.1001")
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+
+    queue = await (await k.client.get("/admin")).text()
+    assert report_id in queue and elsewhere not in queue
+    assert re.search(r'class="age"[^>]*>\d+ (mnt|jam|hari)<', queue)
+
+    page = await k.client.get(f"/admin/reports/{report_id}")
+    html = await page.text()
+    assert page.status == 200
+    assert "SDN 01 Kelurahan Menteng" in html
+    assert "Pesan asli dari kanal (sms_generic)" in html and "&#34;from&#34;" in html
+    assert "Pakai lokasi Kel. Menteng" in html
+    version = hidden(html, "version")
+
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/accept",
+        data={"csrf": csrf, "version": version, "kelurahan_code": "31.71.06.1001"},
+        allow_redirects=False,
+    )
+    assert r.status == 303, await r.text()
+    report = await k.store.get_report(report_id)
+    assert report.location.kelurahan.code == "31.71.06.1001"
+    assert report.lease.holder == "ana"
+
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/enrich",
+        data={
+            "csrf": csrf,
+            "version": str(report.version),
+            "category": "jalan",
+            "category_was": report.category.code,
+            "description": "Lubang 1 m",
+            "description_was": "",
+        },
+        allow_redirects=False,
+    )
+    assert r.status == 303, await r.text()
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/submit", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert r.status == 303 and r.headers["Location"].startswith("/admin?ok=submitted")
+    report = await k.store.get_report(report_id)
+    assert (report.status, report.owner, report.category.code) == ("ready", MENTENG, "jalan")
+    assert report.description == "Lubang 1 m" and report.text == TEXT
+    assert [h.by for h in report.history if h.by != "system"] == ["ana", "ana", "ana"]
+
+
+async def test_a_second_admin_is_told_who_holds_the_report(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/claim", data={"csrf": csrf}, allow_redirects=False
+    )
+    assert r.status == 303
+    other = await second_client(k)
+    try:
+        csrf2 = await sign_in(other, "budi", "kota:31.71", store=k.store)
+        html = await (await other.get(f"/admin/reports/{report_id}")).text()
+        assert "Sedang dikerjakan oleh ana" in html
+        r = await other.post(
+            f"/admin/reports/{report_id}/submit", data={"csrf": csrf2}, allow_redirects=False
+        )
+        assert r.status == 409
+        assert "sedang dikerjakan oleh ana" in await r.text()
+    finally:
+        await other.close()
+
+
+async def test_viewers_read_without_forms_and_their_posts_are_refused(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    csrf = await sign_in(k.client, "vera", MENTENG, role="viewer", store=k.store)
+    html = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+    assert "Kirim ke CRM" not in html and "hanya baca" in html
+    r = await k.client.post(f"/admin/reports/{report_id}/claim", data={"csrf": csrf})
+    assert r.status == 403
+    assert (await k.store.get_report(report_id)).lease is None
+
+
+async def test_a_post_without_the_csrf_token_changes_nothing(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    r = await k.client.post(f"/admin/reports/{report_id}/claim", data={})
+    assert r.status == 403
+    assert (await k.store.get_report(report_id)).lease is None
+
+
+async def test_pages_outside_the_scope_are_404_and_signed_out_people_go_to_signin(make_kanal):
+    k = await make_kanal()
+    elsewhere = await sms_in_queue(k, 2, "Sampah di Tebet Timur", owner="kelurahan:31.74.01.1001")
+    r = await k.client.get("/admin", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].startswith("/signin")
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    r = await k.client.get(f"/admin/reports/{elsewhere}")
+    assert r.status == 404 and "Tebet" not in await r.text()
+    r = await k.client.get(f"/admin/reports/{elsewhere}/files/0")
+    assert r.status == 404
+
+
+async def test_the_stats_page_draws_its_charts_in_svg(make_kanal):
+    k = await make_kanal()
+    await sms_in_queue(k, 1, TEXT)
+    await sign_in(k.client, "budi", "kota:31.71", store=k.store)
+    r = await k.client.get("/admin/stats")
+    html = await r.text()
+    assert r.status == 200
+    assert html.count("<svg") >= 3
+    assert MENTENG in html  # its queue, with the age of its oldest report
+    assert "<script" not in html
+
+
+async def test_a_done_report_the_citizen_wrote_on_again_is_in_the_queue_until_seen(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 90, "Lampu jalan mati lagi di Jalan Cikini Raya")
+
+    def done_and_flagged(r):  # type: ignore[no-untyped-def]
+        return r.model_copy(
+            update={"status": "done", "attention": "follow_up_after_done", "history": []}
+        )
+
+    await k.store.update_report(report_id, done_and_flagged)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    queue = await (await k.client.get("/admin")).text()
+    assert report_id in queue and "warga menulis lagi" in queue
+    page = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+    assert "Sudah dibaca" in page
+    response = await k.client.post(
+        f"/admin/reports/{report_id}/seen",
+        data={"csrf": csrf, "version": hidden(page, "version")},
+        allow_redirects=False,
+    )
+    assert response.status in (302, 303)
+    current = await k.store.get_report(report_id)
+    assert current is not None and current.attention is None and current.status == "done"
+    assert report_id not in await (await k.client.get("/admin")).text()
