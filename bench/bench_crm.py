@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.conftest import PG_ADMIN_URL, ServerProcess, free_port, write_config  # noqa: E402
-from tests.gateway.crm.helpers import crm_section, jaki_body, jaki_headers  # noqa: E402
 from tests.fakes.open311 import FakeOpen311  # noqa: E402
+from tests.gateway.crm.helpers import crm_section, jaki_body, jaki_headers  # noqa: E402
 
 LATENCY_S = 0.05
 CONCURRENCY = 16  # crm.concurrency per replica (default 4 caps a replica at 80/s at 50 ms)
