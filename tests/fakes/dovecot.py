@@ -1,6 +1,6 @@
 """A real Dovecot IMAP server on loopback for tests and benchmarks.
 
-Built from tests/peers/dovecot.conf (a copy of ../shared/peers/dovecot.conf) with its
+Built from tests/peers/dovecot.conf (the peer's configuration as the project runs it) with its
 paths moved to a private directory and its port to a free one. The mail user is `nobody` (Dovecot
 refuses root), so the directory is world-traversable and the mail home is nobody's.
 """

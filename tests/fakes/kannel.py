@@ -5,7 +5,7 @@
         line = k.wait_for_sent(timeout=10)                            # an SMS kanal sent (MT)
         k.sendsms_url, k.user, k.password                             # for channels.sms_kannel
 
-Starts from tests/peers/kannel.conf (a copy of ../shared/peers/kannel.conf, PEERS.md),
+Starts from tests/peers/kannel.conf (the peer's configuration as the project runs it),
 copied with free ports, its log files under the test's directory and the `sms-service`
 get-url replaced. The fake SMSC is
 bearerbox listening on `smsc_port`; this helper connects to it the way Kannel's `fakesmsc`

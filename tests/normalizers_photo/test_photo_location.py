@@ -1,4 +1,4 @@
-"""Photo EXIF as a geo-tag (CONTRACT §5): read from every image whose bytes came with the
+"""Photo EXIF as a geo-tag: read from every image whose bytes came with the
 message, whatever the channel, when the report is built."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Through the pipeline: a follow-up is the reporter's and records who sent it; someone
-else's message naming a report opens a new one with a duplicate suggestion (CONTRACT §4)."""
+else's message naming a report opens a new one with a duplicate suggestion."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Restarts do not stall work (issue 14 item 11): poller leases are short, renewed while
+"""Restarts do not stall work: poller leases are short, renewed while
 the replica lives, given up on a clean stop, and recognised by the restarted replica;
 a live replica's lease is never taken, a dead one's is taken over within the lease time.
 Real `kanal serve` processes against a local fake LAPOR! API."""

@@ -1,4 +1,4 @@
-"""Slow and abusive clients against a real `kanal serve` (issue 14 item 2): idle
+"""Slow and abusive clients against a real `kanal serve`: idle
 connections, partial headers and partial bodies are cut off in time, open connections
 are capped, and a flood of slow uploads neither grows the process by more than 50 MB
 nor delays an honest signed webhook."""

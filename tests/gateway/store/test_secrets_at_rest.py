@@ -1,5 +1,5 @@
 """What kanal keeps on disk: no webhook secret with a raw message, and every file and
-folder it creates readable by its own user only (issue 14 item 5)."""
+folder it creates readable by its own user only."""
 
 from __future__ import annotations
 

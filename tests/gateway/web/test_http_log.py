@@ -1,5 +1,5 @@
 """A malformed HTTP request is one INFO line in the log, not an ERROR with a traceback:
-strangers cannot fill the log (issue 14, item E)."""
+strangers cannot fill the log."""
 
 from __future__ import annotations
 

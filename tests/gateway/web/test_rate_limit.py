@@ -1,5 +1,5 @@
-"""/signin and /track/{ticket} answer 429 with Retry-After past a per-client rate (CONTRACT
-§4, issue 14 item 13); honest clients are never limited, and memory stays bounded."""
+"""/signin and /track/{ticket} answer 429 with Retry-After past a per-client rate; honest
+clients are never limited, and memory stays bounded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Only the reporter writes into a report (CONTRACT §4): a reply from the same address (in
+"""Only the reporter writes into a report: a reply from the same address (in
 any letter case) or to mail kanal sent that citizen is a follow-up recording its sender;
 anyone else naming the ticket or replying to the report's mail opens a new report, with the
 named one offered as a duplicate, and a done report stays as it was."""

@@ -1,4 +1,4 @@
-"""`kanal import mbox FILE` and `kanal ingest --connector email FILE.eml` (CONTRACT §2)."""
+"""`kanal import mbox FILE` and `kanal ingest --connector email FILE.eml`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SMTP listener against real SMTP clients (smtplib, swaks): CONTRACT §2-§5, PROTOCOLS §5."""
+"""The SMTP listener against real SMTP clients (smtplib, swaks)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """A photo that arrives as a link is fetched later by the media worker; its EXIF GPS
 geo-tags the report if it still waits untouched in the enrichment queue, and is only
-offered as a suggestion once a person works on it (CONTRACT §5)."""
+offered as a suggestion once a person works on it."""
 
 from __future__ import annotations
 

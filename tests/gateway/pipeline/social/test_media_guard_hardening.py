@@ -1,6 +1,6 @@
 """The media fetcher refuses every address that is not globally routable, also when an
 IPv4 address hides inside an IPv6 one; credentials never follow a redirect that changes
-scheme, host or port (issue 14 item 12)."""
+scheme, host or port."""
 
 from __future__ import annotations
 

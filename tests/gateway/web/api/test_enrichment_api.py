@@ -1,4 +1,4 @@
-"""The enrichment writes of the admin API (CONTRACT §4), through HTTP on a live app."""
+"""The enrichment writes of the admin API, through HTTP on a live app."""
 
 from __future__ import annotations
 

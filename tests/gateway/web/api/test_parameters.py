@@ -1,5 +1,5 @@
 """Every bad query parameter of the admin API is a 400 `bad_parameter` naming that
-parameter, read by the same schema the OpenAPI document shows (issue 14, items 7 and D)."""
+parameter, read by the same schema the OpenAPI document shows."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""schemathesis against a live `kanal serve` (issue 14): every documented operation, with
+"""schemathesis against a live `kanal serve`: every documented operation, with
 data that fits the OpenAPI document and data that does not, as an admin, a viewer and a
 kelurahan admin, with reports present. All of schemathesis' response checks run (the
 `--checks all` of its command line): no 5xx, every status and body as documented, data

@@ -1,5 +1,5 @@
 """A write to a report outside the caller's scope is a 404 whatever else is wrong with
-it: a stale If-Match must not reveal that the report exists (issue 14, item 6)."""
+it: a stale If-Match must not reveal that the report exists."""
 
 from __future__ import annotations
 

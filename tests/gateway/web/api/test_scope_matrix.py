@@ -1,5 +1,5 @@
-"""No token ever reads, lists, counts, searches or changes a report outside its scope
-(CONTRACT §2, §4): every token against every report, on SQLite and PostgreSQL."""
+"""No token ever reads, lists, counts, searches or changes a report outside its scope:
+every token against every report, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A photo uploaded at the desk geo-tags the report through its EXIF (CONTRACT §5), as a
+"""A photo uploaded at the desk geo-tags the report through its EXIF, as a
 photo from any other channel does; a point the officer types still does not."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """A desk request is held to the app's client_max_size while its multipart is streamed:
-files that are each under max_upload_bytes but together over it get 413 (issue 14 item 12)."""
+files that are each under max_upload_bytes but together over it get 413."""
 
 from __future__ import annotations
 

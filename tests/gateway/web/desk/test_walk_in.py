@@ -1,4 +1,4 @@
-"""The walk-in desk (CONTRACT §4 Desks): scope decides channel and owner, CSRF, uploads."""
+"""The walk-in desk: scope decides channel and owner, CSRF, uploads."""
 
 from __future__ import annotations
 

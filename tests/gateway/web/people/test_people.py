@@ -1,4 +1,4 @@
-"""People (CONTRACT §2): slow password hashes, sign-in, lockout, idle sessions, `kanal user`."""
+"""People: slow password hashes, sign-in, lockout, idle sessions, `kanal user`."""
 
 from __future__ import annotations
 

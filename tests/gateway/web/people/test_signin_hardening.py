@@ -1,4 +1,4 @@
-"""Sign-in against attackers (issue 14): concurrent guessing stops at the lock, a lock does
+"""Sign-in against attackers: concurrent guessing stops at the lock, a lock does
 not reset the count, names cannot be learned from answers or timing, `next` never leads
 off-site, and a store that cannot be written is a 503 page, not a 500."""
 
