@@ -122,3 +122,11 @@ class Connector:
         if self.config is None:
             return None
         return self.section or self.name
+
+
+def built_with_secret(
+    make: Callable[..., WebhookConnector],
+) -> Callable[[Any, Secrets], WebhookConnector]:
+    """`build` of a connector verified with its section's one `secret` (kanal's own scheme,
+    Kannel's key)."""
+    return lambda config, secret: make(secret=secret("secret"))

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 from connectors.jaki.wire import JakiConnector
-from connectors.spec import Channel, Connector, SecretConfig, Secrets
-
-
-def _build(config: SecretConfig, secret: Secrets) -> JakiConnector:
-    return JakiConnector(secret=secret("secret"))
-
+from connectors.spec import Channel, Connector, SecretConfig, built_with_secret
 
 CONNECTOR = Connector(
     name="jaki",
@@ -16,5 +11,5 @@ CONNECTOR = Connector(
     answers="webhook",
     config=SecretConfig,
     webhook="jaki",
-    build=_build,
+    build=built_with_secret(JakiConnector),
 )

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from connectors.lapor.config import LaporConfig
 from connectors.lapor.wire import LaporConnector
-from connectors.spec import Channel, Connector, Secrets
-
-
-def _build(config: LaporConfig, secret: Secrets) -> LaporConnector:
-    return LaporConnector(secret=secret("secret"))
-
+from connectors.spec import Channel, Connector, built_with_secret
 
 CONNECTOR = Connector(
     name="lapor",
@@ -17,5 +12,5 @@ CONNECTOR = Connector(
     answers="webhook",
     config=LaporConfig,
     webhook="lapor",
-    build=_build,
+    build=built_with_secret(LaporConnector),
 )

@@ -5,12 +5,7 @@ from __future__ import annotations
 from connectors.sms_generic import send
 from connectors.sms_generic.config import SmsGenericConfig
 from connectors.sms_generic.wire import GenericSmsConnector
-from connectors.spec import Channel, Connector, Secrets
-
-
-def _build(config: SmsGenericConfig, secret: Secrets) -> GenericSmsConnector:
-    return GenericSmsConnector(secret=secret("secret"))
-
+from connectors.spec import Channel, Connector, built_with_secret
 
 CONNECTOR = Connector(
     name="sms_generic",
@@ -18,6 +13,6 @@ CONNECTOR = Connector(
     answers="sms",
     config=SmsGenericConfig,
     webhook="sms/generic",
-    build=_build,
+    build=built_with_secret(GenericSmsConnector),
     sender=send.sender,
 )

@@ -5,12 +5,7 @@ from __future__ import annotations
 from connectors.sms_kannel import send
 from connectors.sms_kannel.config import SmsKannelConfig
 from connectors.sms_kannel.wire import KannelConnector
-from connectors.spec import Channel, Connector, Secrets
-
-
-def _build(config: SmsKannelConfig, secret: Secrets) -> KannelConnector:
-    return KannelConnector(secret=secret("secret"))
-
+from connectors.spec import Channel, Connector, built_with_secret
 
 CONNECTOR = Connector(
     name="sms_kannel",
@@ -18,6 +13,6 @@ CONNECTOR = Connector(
     answers="sms",
     config=SmsKannelConfig,
     webhook="sms/kannel",
-    build=_build,
+    build=built_with_secret(KannelConnector),
     sender=send.sender,
 )
