@@ -15,16 +15,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 from prometheus_client import Counter
 
 from connectors.email.config import EmailConfig
+from connectors.email.poll import ImapSession, call, close_quietly, connect, idle_wait
 from gateway.base.config import read_secret
 from gateway.base.polling import Poller
 from gateway.base.runtime import ComponentState, Runtime
@@ -38,32 +37,11 @@ from gateway.intake.mail import (
 )
 
 log = logging.getLogger("kanal.imap")
-T = TypeVar("T")
 
 POLLER = "imap"
 FETCH_CHUNK = 50  # messages per FETCH and per group commit
-IDLE_CHECK_S = 2.0  # one blocking idle_check; short so that stopping kanal is quick
 IDLE_RENEW_S = 540.0  # re-enter IDLE before servers drop idle clients (RFC 2177: 29 min)
 IDLE_MAX_WINDOW_S = 25 * 60.0
-
-
-async def _call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """imapclient blocks: every call runs in a worker thread, never on the loop."""
-    return await asyncio.to_thread(fn, *args, **kwargs)
-
-
-@dataclass
-class ImapSession:
-    """One logged-in connection, kept between ticks of the poller."""
-
-    client: IMAPClient
-    capabilities: frozenset[bytes]
-    broken: bool = False
-    created_folders: set[str] = field(default_factory=set)
-    keyword_ok: dict[str, bool] = field(default_factory=dict)  # folder → flag allowed
-
-    def has(self, capability: str) -> bool:
-        return capability.upper().encode() in self.capabilities
 
 
 class ImapMetrics:
@@ -90,34 +68,10 @@ def state_key(email: EmailConfig, folder: str) -> str:
     return f"imap:{email.imap_username}@{email.imap_host}:{email.imap_port}:{folder}"
 
 
-def _connect(email: EmailConfig, password: str | None) -> tuple[IMAPClient, frozenset[bytes]]:
-    client = IMAPClient(
-        email.imap_host, port=email.imap_port, ssl=email.imap_ssl, timeout=email.imap_timeout_s
-    )
-    try:
-        client.normalise_times = False  # INTERNALDATE as aware datetimes
-        client.login(email.imap_username, password or "")
-        capabilities = frozenset(c.upper() for c in client.capabilities())
-    except BaseException:
-        _close_quietly(client)
-        raise
-    return client, capabilities
-
-
-def _close_quietly(client: IMAPClient) -> None:
-    try:
-        client.logout()
-    except (IMAPClientError, OSError):
-        try:
-            client.shutdown()
-        except OSError:
-            pass  # the socket is already gone; nothing is left to release
-
-
 async def open_session(runtime: Runtime) -> ImapSession:
     email = runtime.settings.channels.email
     password = read_secret(email, "imap_password")
-    client, capabilities = await _call(_connect, email, password)
+    client, capabilities = await call(connect, email, password)
     log.info(
         "imap: connected to %s:%d (IDLE %s)",
         email.imap_host,
@@ -130,7 +84,7 @@ async def open_session(runtime: Runtime) -> ImapSession:
 async def close_session(runtime: Runtime) -> None:
     session = runtime.drop(ImapSession)
     if session is not None:
-        await _call(_close_quietly, session.client)
+        await call(close_quietly, session.client)
 
 
 async def _session(runtime: Runtime) -> tuple[ImapSession, bool]:
@@ -138,7 +92,7 @@ async def _session(runtime: Runtime) -> tuple[ImapSession, bool]:
     session = runtime.find(ImapSession)
     if session is not None and not session.broken:
         try:
-            await _call(session.client.noop)
+            await call(session.client.noop)
             return session, False
         except (IMAPClientError, OSError):
             log.info("imap: the kept connection is gone; reconnecting")
@@ -161,7 +115,7 @@ async def sync_folder(
     email = runtime.settings.channels.email
     store = runtime.store
     client = session.client
-    info = await _call(client.select_folder, folder)
+    info = await call(client.select_folder, folder)
     uidvalidity = int(info[b"UIDVALIDITY"])
     key = state_key(email, folder)
     known = await store.get_state(key) or {}
@@ -171,10 +125,10 @@ async def sync_folder(
         log.warning("imap: UIDVALIDITY of %s changed; reading the folder again", folder)
         _metrics(runtime).resyncs.inc()
         last_uid = 0
-    uids = {u for u in await _call(client.search, ["UID", f"{last_uid + 1}:*"]) if u > last_uid}
+    uids = {u for u in await call(client.search, ["UID", f"{last_uid + 1}:*"]) if u > last_uid}
     if lookback_days > 0:
         since = date.today() - timedelta(days=lookback_days)
-        uids |= set(await _call(client.search, ["SINCE", since]))
+        uids |= set(await call(client.search, ["SINCE", since]))
     if session.keyword_ok.get(folder) is None:
         permanent = {f.upper() for f in info.get(b"PERMANENTFLAGS", ())}
         wanted = email.imap_flag.encode().upper()
@@ -186,14 +140,14 @@ async def sync_folder(
         # Sizes first: a message over `max_message_bytes` (as SMTP refuses it) is not
         # fetched whole; its headers are stored as a failed raw message, visible in the
         # inbox, and the message itself stays on the server.
-        sizes = await _call(client.fetch, chunk, ["RFC822.SIZE"])
+        sizes = await call(client.fetch, chunk, ["RFC822.SIZE"])
         limit = email.max_message_bytes
         size_of = {uid: int(data.get(b"RFC822.SIZE", 0)) for uid, data in sizes.items()}
         whole = [uid for uid in chunk if uid in size_of and size_of[uid] <= limit]
         large = [uid for uid in chunk if uid in size_of and size_of[uid] > limit]
-        fetched = await _call(client.fetch, whole, ["BODY.PEEK[]", "INTERNALDATE"]) if whole else {}
+        fetched = await call(client.fetch, whole, ["BODY.PEEK[]", "INTERNALDATE"]) if whole else {}
         heads = (
-            await _call(client.fetch, large, ["BODY.PEEK[HEADER]", "INTERNALDATE"]) if large else {}
+            await call(client.fetch, large, ["BODY.PEEK[HEADER]", "INTERNALDATE"]) if large else {}
         )
         prepared: list[PreparedMail] = []
         present: list[int] = []
@@ -270,64 +224,25 @@ async def _after_store(
         return
     if email.imap_after == "flag":
         flag = email.imap_flag if session.keyword_ok.get(folder, True) else "\\Seen"
-        await _call(client.add_flags, list(uids), [flag])
+        await call(client.add_flags, list(uids), [flag])
         return
     target = email.imap_move_to
     if target == folder:
         return
     if target not in session.created_folders:
-        if not await _call(client.folder_exists, target):
-            await _call(client.create_folder, target)
+        if not await call(client.folder_exists, target):
+            await call(client.create_folder, target)
             log.info("imap: created folder %s for processed mail", target)
         session.created_folders.add(target)
     if session.has("MOVE"):
-        await _call(client.move, list(uids), target)
+        await call(client.move, list(uids), target)
         return
-    await _call(client.copy, list(uids), target)
-    await _call(client.add_flags, list(uids), [b"\\Deleted"])
+    await call(client.copy, list(uids), target)
+    await call(client.add_flags, list(uids), [b"\\Deleted"])
     if session.has("UIDPLUS"):
-        await _call(client.uid_expunge, list(uids))
+        await call(client.uid_expunge, list(uids))
     else:
-        await _call(client.expunge)
-
-
-# --- IDLE ----------------------------------------------------------------------------------
-
-
-def _is_new_mail(response: Any) -> bool:
-    return (
-        isinstance(response, tuple)
-        and len(response) >= 2
-        and response[1]
-        in (
-            b"EXISTS",
-            b"RECENT",
-        )
-    )
-
-
-async def idle_wait(session: ImapSession, seconds: float) -> bool:
-    """IDLE on the selected folder for up to `seconds`; True as soon as new mail shows.
-
-    Dovecot sends `* OK Still here` every few seconds, and flag changes arrive as FETCH:
-    neither is new mail, so the wait goes on.
-    """
-    client = session.client
-    await _call(client.idle)
-    try:
-        deadline = time.monotonic() + seconds
-        found = False
-        while not found:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            responses = await _call(client.idle_check, timeout=min(remaining, IDLE_CHECK_S))
-            found = any(_is_new_mail(r) for r in responses)
-    except BaseException:
-        session.broken = True  # mid-IDLE: the connection's state is unknown, start over
-        raise
-    await _call(client.idle_done)
-    return found
+        await call(client.expunge)
 
 
 def idle_window(email: EmailConfig) -> float:
@@ -352,14 +267,14 @@ async def poll_imap(runtime: Runtime) -> None:
         if not (email.imap_idle and session.has("IDLE")):
             return
         folder = email.imap_folders[0]
-        await _call(session.client.select_folder, folder)
+        await call(session.client.select_folder, folder)
         deadline = time.monotonic() + idle_window(email)
         state.state, state.detail = "ok", f"IDLE on {folder}"
         state.last_ok = datetime.now(UTC).isoformat()
         while (remaining := deadline - time.monotonic()) > 0.5:
             if await idle_wait(session, min(remaining, IDLE_RENEW_S)):
                 await sync_folder(runtime, session, folder)
-                await _call(session.client.select_folder, folder)
+                await call(session.client.select_folder, folder)
     except asyncio.CancelledError:
         # kanal is stopping, perhaps mid-IDLE in a worker thread: just drop the socket.
         runtime.drop(ImapSession)
