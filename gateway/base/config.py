@@ -30,7 +30,16 @@ DEFAULT_OFFICES = {
     "biro_pemerintahan": "Biro Pemerintahan",
     "inspektorat": "Inspektorat Provinsi DKI Jakarta",
 }
-SECTIONS = ("server", "database", "crm", "offices", "channels", "pipeline", "notify")
+SECTIONS = (
+    "server",
+    "database",
+    "crm",
+    "offices",
+    "channels",
+    "pipeline",
+    "notify",
+    "retention",
+)
 C = TypeVar("C", bound=ConnectorConfig)
 
 # [channels.*]: one section per connector of connectors.ALL that has a configuration.
@@ -194,6 +203,14 @@ class NotifyConfig(Strict):
     resend_when_unsure: bool = False
 
 
+class RetentionConfig(Strict):
+    """Personal data under UU PDP 27/2022 (gateway/store/personal.py, `kanal purge`)."""
+
+    # Days after a report is closed (done or rejected) that its personal data is kept;
+    # 0 keeps it for ever. The purge also runs on its own, hourly, on one replica.
+    personal_data_days: int = Field(default=730, ge=0)
+
+
 class Settings(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -202,6 +219,7 @@ class Settings(Strict):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     def office_names(self) -> dict[str, str]:
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}
