@@ -370,6 +370,22 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str
     return problems
 
 
+def area_problem(owner: str) -> str | None:
+    """Why an owner or scope like `kota:99.99` names no real area; None when it does."""
+    kind, _, code = owner.partition(":")
+    if kind not in ("kota", "kecamatan", "kelurahan"):
+        return None
+    from normalizers.geo import default_index
+
+    index = default_index()
+    lookup = {
+        "kota": index.kota,
+        "kecamatan": index.kecamatan,
+        "kelurahan": index.by_kelurahan_code,
+    }
+    return None if lookup[kind](code) is not None else f"no {kind} with code {code}"
+
+
 def _semantic_problems(settings: Settings) -> list[str]:
     problems = []
     offices = settings.office_names()
@@ -378,6 +394,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
         owner = section.owner
         if owner.startswith("office:") and owner[7:] not in offices:
             problems.append(f"channels.{name}.owner: unknown office {owner[7:]!r}")
+        if (problem := area_problem(owner)) is not None:
+            problems.append(f"channels.{name}.owner: {problem}")
         if not section.enabled or section.allow_unsigned:
             continue
         for key in section.SECRET_FIELDS:
@@ -412,6 +430,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
     for account_id, account in settings.channels.meta.accounts.items():
         if account.owner.startswith("office:") and account.owner[7:] not in offices:
             problems.append(f"channels.meta.accounts.{account_id}.owner: unknown office")
+        if (problem := area_problem(account.owner)) is not None:
+            problems.append(f"channels.meta.accounts.{account_id}.owner: {problem}")
     return problems
 
 

@@ -60,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] and (words[0] == "--config" or words[0].startswith("--config=")):
+        print(
+            "kanal: --config goes after the subcommand, e.g. kanal check-config --config FILE",
+            file=sys.stderr,
+        )
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
