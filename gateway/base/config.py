@@ -30,7 +30,16 @@ DEFAULT_OFFICES = {
     "biro_pemerintahan": "Biro Pemerintahan",
     "inspektorat": "Inspektorat Provinsi DKI Jakarta",
 }
-SECTIONS = ("server", "database", "crm", "offices", "channels", "pipeline", "notify")
+SECTIONS = (
+    "server",
+    "database",
+    "crm",
+    "offices",
+    "channels",
+    "pipeline",
+    "notify",
+    "retention",
+)
 C = TypeVar("C", bound=ConnectorConfig)
 
 # [channels.*]: one section per connector of connectors.ALL that has a configuration.
@@ -194,6 +203,14 @@ class NotifyConfig(Strict):
     resend_when_unsure: bool = False
 
 
+class RetentionConfig(Strict):
+    """Personal data under UU PDP 27/2022 (gateway/store/personal.py, `kanal purge`)."""
+
+    # Days after a report is closed (done or rejected) that its personal data is kept;
+    # 0 keeps it for ever. The purge also runs on its own, hourly, on one replica.
+    personal_data_days: int = Field(default=730, ge=0)
+
+
 class Settings(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -202,6 +219,7 @@ class Settings(Strict):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     def office_names(self) -> dict[str, str]:
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}
@@ -352,6 +370,22 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str
     return problems
 
 
+def area_problem(owner: str) -> str | None:
+    """Why an owner or scope like `kota:99.99` names no real area; None when it does."""
+    kind, _, code = owner.partition(":")
+    if kind not in ("kota", "kecamatan", "kelurahan"):
+        return None
+    from normalizers.geo import default_index
+
+    index = default_index()
+    lookup = {
+        "kota": index.kota,
+        "kecamatan": index.kecamatan,
+        "kelurahan": index.by_kelurahan_code,
+    }
+    return None if lookup[kind](code) is not None else f"no {kind} with code {code}"
+
+
 def _semantic_problems(settings: Settings) -> list[str]:
     problems = []
     offices = settings.office_names()
@@ -360,6 +394,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
         owner = section.owner
         if owner.startswith("office:") and owner[7:] not in offices:
             problems.append(f"channels.{name}.owner: unknown office {owner[7:]!r}")
+        if (problem := area_problem(owner)) is not None:
+            problems.append(f"channels.{name}.owner: {problem}")
         if not section.enabled or section.allow_unsigned:
             continue
         for key in section.SECRET_FIELDS:
@@ -394,6 +430,8 @@ def _semantic_problems(settings: Settings) -> list[str]:
     for account_id, account in settings.channels.meta.accounts.items():
         if account.owner.startswith("office:") and account.owner[7:] not in offices:
             problems.append(f"channels.meta.accounts.{account_id}.owner: unknown office")
+        if (problem := area_problem(account.owner)) is not None:
+            problems.append(f"channels.meta.accounts.{account_id}.owner: {problem}")
     return problems
 
 

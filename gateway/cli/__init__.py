@@ -15,7 +15,19 @@ from types import ModuleType
 from typing import Any
 
 from gateway.base.config import ConfigError, LoadedConfig, load_config
-from gateway.cli import check, crm, db, imports, inbox, ingest, serve, token, user
+from gateway.cli import (
+    check,
+    crm,
+    db,
+    imports,
+    inbox,
+    ingest,
+    person,
+    purge,
+    serve,
+    token,
+    user,
+)
 from gateway.cli.common import UsageError
 from gateway.store import StoreUnavailable
 
@@ -33,6 +45,8 @@ GROUPS: dict[str, ModuleType] = {
     "import": imports,
     "inbox": inbox,
     "crm": crm,
+    "purge": purge,
+    "person": person,
 }
 
 
@@ -46,6 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else argv
+    if words[:1] and (words[0] == "--config" or words[0].startswith("--config=")):
+        print(
+            "kanal: --config goes after the subcommand, e.g. kanal check-config --config FILE",
+            file=sys.stderr,
+        )
+        return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),

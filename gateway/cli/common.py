@@ -30,18 +30,10 @@ def validate_scope(scope: str, loaded: LoadedConfig) -> None:
         raise UsageError(f"--scope: {exc}") from None
     if scope.startswith("office:") and scope[7:] not in loaded.settings.office_names():
         raise UsageError(f"--scope: unknown office {scope[7:]!r}")
-    kind, _, code = scope.partition(":")
-    if kind in ("kota", "kecamatan", "kelurahan"):
-        from normalizers.geo import default_index
+    from gateway.base.config import area_problem
 
-        index = default_index()
-        known = {
-            "kota": index.kota,
-            "kecamatan": index.kecamatan,
-            "kelurahan": index.by_kelurahan_code,
-        }[kind](code)
-        if known is None:
-            raise UsageError(f"--scope: no {kind} with code {code}")
+    if (problem := area_problem(scope)) is not None:
+        raise UsageError(f"--scope: {problem}")
 
 
 async def with_store(loaded: LoadedConfig, work: Callable[[Any], Awaitable[int]]) -> int:

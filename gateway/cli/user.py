@@ -1,4 +1,4 @@
-"""`kanal user create|disable|password`: people who sign in to /desk and /admin."""
+"""`kanal user create|list|disable|password`: people who sign in to /desk and /admin."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from gateway.web.people import (
     ROLES,
     create_user,
     disable_user,
+    list_users,
     password_problem,
     set_password,
 )
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
     create.add_argument("--role", required=True, choices=list(ROLES))
     create.add_argument("--scope", required=True)
     config_arg(create)
+    config_arg(user_sub.add_parser("list", help="people with role, scope, state, last sign-in"))
     disable = user_sub.add_parser("disable", help="disable a person; their sessions end")
     disable.add_argument("--name", required=True)
     config_arg(disable)
@@ -55,7 +57,23 @@ def add_parsers(sub: Any) -> None:
     config_arg(password)
 
 
+async def list_people(store: Store) -> int:
+    accounts = await list_users(store)
+    if not accounts:
+        print("no people yet: kanal user create --name N --role R --scope S")
+    for account in accounts:
+        last = (
+            f"last sign-in {account.last_sign_in_at:%Y-%m-%d %H:%M} UTC"
+            if account.last_sign_in_at
+            else "never signed in"
+        )
+        print(f"{account.name}\t{account.role}\t{account.scope}\t{account.state}\t{last}")
+    return 0
+
+
 async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    if args.user_command == "list":
+        return await with_store(loaded, list_people)
     name = args.name.strip()
     if not name or len(name) > 128:
         raise UsageError("--name: 1 to 128 characters")

@@ -3,6 +3,7 @@ and of pollers (nothing registers itself)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,26 @@ from gateway.intake.telegram import TELEGRAM_POLLER
 from gateway.intake.twitter import TWITTER_POLLER
 from gateway.notify.worker import run_notifier
 from gateway.pipeline.media import run_media
+from gateway.store.personal import purge
+
+log = logging.getLogger("kanal.retention")
+
+
+async def purge_personal_data(runtime: Runtime) -> None:
+    erased, log_emptied = await purge(runtime.store, runtime.settings.retention.personal_data_days)
+    if erased.reports:
+        log.info("retention: %s", erased.summary())
+    if log_emptied is False:
+        log.warning("retention: the write-ahead log was in use; emptied at the next run")
+
+
+# `kanal purge` on its own: hourly, on one replica; off when personal data is kept for ever.
+RETENTION_POLLER = Poller(
+    name="retention",
+    enabled=lambda rt: rt.settings.retention.personal_data_days > 0,
+    interval_s=lambda rt: 3600.0,
+    run=purge_personal_data,
+)
 
 # Each runs on one replica at a time (a lease in the store), when its channel is enabled.
 POLLERS: tuple[Poller, ...] = (
@@ -28,6 +49,7 @@ POLLERS: tuple[Poller, ...] = (
     LAPOR_POLLER,
     FEEDS_POLLER,
     CRM_STATUS_POLLER,
+    RETENTION_POLLER,
 )
 
 

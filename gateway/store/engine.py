@@ -60,6 +60,9 @@ def _sqlite_pragmas(engine: Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=FULL")  # fsync the WAL at every commit
         cursor.execute("PRAGMA busy_timeout=30000")  # other processes (kanal ingest, db upgrade)
         cursor.execute("PRAGMA foreign_keys=ON")
+        # What is deleted or overwritten is zeroed in the file (personal data erased by
+        # `kanal purge` and `kanal person erase` must leave the file, not only the tables).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -251,3 +251,6 @@ reports.append_column(Column("crm_first_attempt_at", UTCDateTime(), nullable=Tru
 # "follow_up_after_done". Cleared by an admin.
 reports.append_column(Column("attention", String(32), nullable=True))
 Index("ix_reports_attention_owner", reports.c.attention, reports.c.owner)
+
+# --- revision 0006 -------------------------------------------------------------------------
+users.append_column(Column("last_sign_in_at", UTCDateTime(), nullable=True))

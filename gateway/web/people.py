@@ -1,5 +1,5 @@
 """People who sign in to /desk and /admin: accounts, password hashes, sessions, lockout,
-and the `kanal user create|disable|password` commands.
+and what the `kanal user` commands do.
 
 Passwords are hashed with scrypt (n=2**14, r=8, p=1, 16-byte salt per user), stored as
 `scrypt$16384$8$1$<salt b64>$<hash b64>` so the cost can be raised later. Sessions live in
@@ -128,6 +128,55 @@ async def create_user(store: Store, name: str, password: str, role: str, scope: 
     return Person(int(user_id), name, role, scope)
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """A person as `kanal user list` shows them (never their password hash)."""
+
+    name: str
+    role: str
+    scope: str
+    state: str  # active | locked | disabled
+    created_at: datetime
+    last_sign_in_at: datetime | None
+
+
+async def list_users(store: Store) -> list[Account]:
+    now = store.clock()
+    async with store.read() as conn:
+        rows = (
+            (
+                await conn.execute(
+                    select(
+                        users.c.name,
+                        users.c.role,
+                        users.c.scope,
+                        users.c.created_at,
+                        users.c.disabled_at,
+                        users.c.locked_until,
+                        users.c.last_sign_in_at,
+                    ).order_by(users.c.name)
+                )
+            )
+            .mappings()
+            .all()
+        )
+    return [
+        Account(
+            row["name"],
+            row["role"],
+            row["scope"],
+            "disabled"
+            if row["disabled_at"] is not None
+            else "locked"
+            if row["locked_until"] is not None and row["locked_until"] > now
+            else "active",
+            row["created_at"],
+            row["last_sign_in_at"],
+        )
+        for row in rows
+    ]
+
+
 async def set_password(store: Store, name: str, password: str) -> bool:
     """New password; also clears a lockout and ends every session of that person."""
     problem = password_problem(password)
@@ -227,7 +276,9 @@ async def authenticate(store: Store, name: str, password: str) -> SignIn:
         return SignIn(None, "bad_credentials")
     async with store.write() as conn:
         await conn.execute(
-            update(users).where(users.c.id == row["id"]).values(failed_logins=0, locked_until=None)
+            update(users)
+            .where(users.c.id == row["id"])
+            .values(failed_logins=0, locked_until=None, last_sign_in_at=now)
         )
     return SignIn(Person(row["id"], row["name"], row["role"], row["scope"]))
 

@@ -206,3 +206,26 @@ def test_db_upgrade_is_idempotent(tmp_path):
     second = kanal("db", "upgrade", cwd=tmp_path)
     assert first.returncode == 0 and second.returncode == 0, second.stderr
     assert first.stdout.strip() == second.stdout.strip()
+
+
+def test_owners_that_name_no_real_area_are_problems(tmp_path):
+    problems = problems_of(
+        """
+[channels.jaki]
+owner = "kota:99.99"
+[channels.lapor]
+owner = "kelurahan:31.71.06.9999"
+[channels.sms_generic]
+owner = "kecamatan:31.71.06"
+""",
+        tmp=tmp_path,
+    )
+    assert "channels.jaki.owner: no kota with code 99.99" in problems
+    assert "channels.lapor.owner: no kelurahan with code 31.71.06.9999" in problems
+    assert not any(p.startswith("channels.sms_generic.owner") for p in problems)
+
+
+def test_config_before_the_subcommand_says_where_it_goes(tmp_path):
+    result = kanal("--config", "x.toml", "check-config", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--config goes after the subcommand" in result.stderr

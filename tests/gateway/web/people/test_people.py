@@ -166,3 +166,39 @@ def test_kanal_user_create_reads_the_password_from_stdin_and_refuses_short_ones(
         )
         == 2
     )
+
+
+def test_kanal_user_list_shows_role_scope_state_and_last_sign_in_but_never_a_hash(
+    tmp_path, monkeypatch, capsys
+):
+    import asyncio
+
+    from gateway.base.config import load_config
+
+    config = str(write_config(tmp_path, f"sqlite:///{tmp_path}/cli.db"))
+    assert cli.main(["user", "list", "--config", config]) == 0
+    assert "no people yet" in capsys.readouterr().out
+
+    async def people() -> None:
+        store = Store(load_config(config, environ={}).settings.database.url)
+        await store.migrate()
+        try:
+            await create_user(store, "gita", PASSWORD, "admin", "kota:31.71")
+            await create_user(store, "hadi", PASSWORD, "officer", "office:inspektorat")
+            await create_user(store, "indra", PASSWORD, "viewer", "province")
+            assert (await authenticate(store, "gita", PASSWORD)).person is not None
+            await disable_user(store, "hadi")
+            for _ in range(5):
+                await authenticate(store, "indra", "salah-salah-salah")
+        finally:
+            await store.close()
+
+    asyncio.run(people())
+    assert cli.main(["user", "list", "--config", config]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split("\t")[0]: line.split("\t") for line in out.splitlines()}
+    assert lines["gita"][1:4] == ["admin", "kota:31.71", "active"]
+    assert lines["gita"][4].startswith("last sign-in 20")
+    assert lines["hadi"][1:] == ["officer", "office:inspektorat", "disabled", "never signed in"]
+    assert lines["indra"][1:] == ["viewer", "province", "locked", "never signed in"]
+    assert "scrypt" not in out
