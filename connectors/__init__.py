@@ -23,6 +23,7 @@ from connectors import (
     sms_vonage,
     telegram,
     twitter,
+    whatsapp,
 )
 from connectors.spec import Connector
 
@@ -36,6 +37,7 @@ ALL: tuple[Connector, ...] = (
     meta.CONNECTOR,
     twitter.CONNECTOR,
     telegram.CONNECTOR,
+    whatsapp.CONNECTOR,
     email.CONNECTOR,
     media_feed.CONNECTOR,
     desk.DESK,

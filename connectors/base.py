@@ -319,6 +319,29 @@ def verify_kanal_signature(request: WireRequest, secret: str | None) -> None:
         raise SignatureError("X-Kanal-Signature missing or wrong")
 
 
+def hub_handshake(request: WireRequest, verify_token: str | None) -> WireResponse:
+    """Meta's `hub.*` subscription handshake (Messenger, Instagram, WhatsApp): echo
+    `hub.challenge` verbatim when mode and verify token match, else 403."""
+    mode = request.query_value("hub.mode")
+    token = request.query_value("hub.verify_token")
+    challenge = request.query_value("hub.challenge")
+    if mode == "subscribe" and verify_token and same(token, verify_token):
+        return WireResponse(200, challenge.encode(), "text/plain")
+    return WireResponse(403, b"forbidden", "text/plain")
+
+
+def verify_hub_signature(request: WireRequest, app_secret: str | None) -> None:
+    """Meta's `X-Hub-Signature-256`: exactly "sha256=" + 64 lowercase hex (71 chars), the
+    HMAC-SHA256 of the untouched raw body with the app secret; None: runs unsigned."""
+    if app_secret is None:
+        return
+    given = request.header("x-hub-signature-256")
+    if len(given) != 71 or not given.startswith("sha256="):
+        raise SignatureError("X-Hub-Signature-256 missing or not sha256=<64 hex>")
+    if not same(given, "sha256=" + hmac_hex(app_secret, request.body)):
+        raise SignatureError("X-Hub-Signature-256 does not match the body")
+
+
 def parse_timestamp(value: Any, default: datetime) -> datetime:
     """RFC 3339 / ISO 8601 strings and epoch seconds; naive times are taken as UTC."""
     if value in (None, ""):

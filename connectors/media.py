@@ -25,6 +25,19 @@ class MediaFetchError(Exception):
     """A transient failure (network, timeout, 5xx): retried with backoff."""
 
 
+class MediaGone(MediaRefused):
+    """The URL answers 401, 403, 404 or 410: refused, unless it came from a platform's
+    file id, whose URL may have lapsed (then the id is resolved once more)."""
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """Where a platform says a file id is downloaded from."""
+
+    url: str
+    sha256: str | None = None  # lowercase hex the platform gives: the bytes must match
+
+
 def configured_hosts(config: Any) -> list[str]:
     return list(config.media_hosts)
 
@@ -35,7 +48,8 @@ class MediaAccess:
     hosts: Callable[[Any], list[str]] = configured_hosts
     # (config, secrets, url) → a signer for that URL, only on the platform's own host.
     signer: Callable[[Any, Secrets, str], Signer | None] | None = None
-    # (session, config, secrets, file id, max bytes) → the file's download URL.
-    file_url: Callable[[aiohttp.ClientSession, Any, Secrets, str, int], Awaitable[str]] | None = (
-        None
-    )
+    # (session, config, secrets, file id, max bytes) → the file's download URL (with its
+    # sha256 when the platform gives one); asked at every attempt.
+    file_url: (
+        Callable[[aiohttp.ClientSession, Any, Secrets, str, int], Awaitable[str | MediaFile]] | None
+    ) = None

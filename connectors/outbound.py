@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import aiohttp
 
@@ -71,6 +71,9 @@ class Recipient:
     # The platform takes answers only within a window after the citizen last wrote (Meta's
     # 24 hours: `notify.meta_window_h`).
     windowed: bool = False
+    # Outside the window: "skip" (nothing may be sent), or "template" (WhatsApp: a
+    # pre-approved template, which the sender picks when `meta["template"]` is set).
+    after_window: Literal["skip", "template"] = "skip"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,12 +18,11 @@ from connectors.base import (
     MalformedPayload,
     RawMessage,
     Sender,
-    SignatureError,
     WireRequest,
     WireResponse,
-    hmac_hex,
+    hub_handshake,
     parse_timestamp,
-    same,
+    verify_hub_signature,
 )
 from connectors.json_fields import (
     coordinates_at,
@@ -70,25 +69,12 @@ class MetaConnector:
     # --- GET: subscription handshake ---------------------------------------------------
 
     def handshake(self, request: WireRequest) -> WireResponse:
-        """Echo `hub.challenge` verbatim when mode and verify token match, else 403."""
-        mode = request.query_value("hub.mode")
-        token = request.query_value("hub.verify_token")
-        challenge = request.query_value("hub.challenge")
-        if mode == "subscribe" and self.verify_token and same(token, self.verify_token):
-            return WireResponse(200, challenge.encode(), "text/plain")
-        return WireResponse(403, b"forbidden", "text/plain")
+        return hub_handshake(request, self.verify_token)
 
     # --- POST: notifications -------------------------------------------------------------
 
     def verify(self, request: WireRequest) -> None:
-        if self.app_secret is None:
-            return  # allow_unsigned, and no app secret configured
-        given = request.header("x-hub-signature-256")
-        # Exactly "sha256=" + 64 lowercase hex (71 chars), over the untouched raw body.
-        if len(given) != 71 or not given.startswith("sha256="):
-            raise SignatureError("X-Hub-Signature-256 missing or not sha256=<64 hex>")
-        if not same(given, "sha256=" + hmac_hex(self.app_secret, request.body)):
-            raise SignatureError("X-Hub-Signature-256 does not match the body")
+        verify_hub_signature(request, self.app_secret)
 
     def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
         payload = request.json()

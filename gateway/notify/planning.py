@@ -113,9 +113,15 @@ def _plan_chat(
     meta = dict(found.meta)
     if found.windowed:
         last = last_citizen_message_at(report)
-        if now - last > timedelta(hours=window_h):
+        if found.after_window == "template":
+            meta["after_window"] = "template"
+            meta["ticket"] = report.ticket  # the template's parameter
+        if now - last <= timedelta(hours=window_h):
+            meta["last_message_at"] = last.isoformat()
+        elif found.after_window == "template":
+            meta["template"] = True
+        else:
             return skipped(report, "outside_24h_window", key)
-        meta["last_message_at"] = last.isoformat()
     return Plan("queued", report.channel, report.connector, key, found.to, meta=meta)
 
 

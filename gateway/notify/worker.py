@@ -35,6 +35,7 @@ claim and writing the request.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import hashlib
 import json
@@ -517,7 +518,7 @@ class Notifier:
             if sender is None:
                 raise PermanentSendError(f"no sender for connector {message.connector}")
             if "last_message_at" in message.meta:  # a platform with a messaging window
-                self._check_meta_window(message)
+                message = self._check_meta_window(message)
             async with self.semaphore:
                 provider_id = await sender.send(self.session(), message)
         except _OutsideWindow as exc:
@@ -535,13 +536,18 @@ class Notifier:
             return
         await self._settle(row, "sent", provider_id=provider_id)
 
-    def _check_meta_window(self, message: OutboundMessage) -> None:
+    def _check_meta_window(self, message: OutboundMessage) -> OutboundMessage:
+        """The message as it may go now; _OutsideWindow when the window closed meanwhile
+        and the platform takes nothing but (for `after_window = "template"`) a template."""
         last = message.meta.get("last_message_at")
         if not last:
-            return
+            return message
         age = self.store.clock() - datetime.fromisoformat(str(last))
-        if age > timedelta(hours=self.notify.meta_window_h):
-            raise _OutsideWindow("outside_24h_window")
+        if age <= timedelta(hours=self.notify.meta_window_h):
+            return message
+        if message.meta.get("after_window") == "template":
+            return dataclasses.replace(message, meta={**message.meta, "template": True})
+        raise _OutsideWindow("outside_24h_window")
 
     async def _failed_attempt(self, row: Mapping[str, Any], exc: SendError) -> None:
         attempts = int(row["attempts"])

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
-from connectors.media import MediaFetchError, MediaRefused, Signer
+from connectors.media import MediaFetchError, MediaGone, MediaRefused, Signer
 from normalizers.sniff import (
     ALLOWED_UPLOAD_TYPES,
     HTML,
@@ -225,6 +225,8 @@ class MediaFetcher:
                         continue
                     if response.status >= 500 or response.status in (408, 425, 429):
                         raise MediaFetchError(f"HTTP {response.status}")
+                    if response.status in (401, 403, 404, 410):
+                        raise MediaGone(f"HTTP {response.status}")
                     if response.status != 200:
                         raise MediaRefused(f"HTTP {response.status}")
                     if response.content_length is not None and (

@@ -39,7 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from connectors import BY_NAME
-from connectors.media import MediaFetchError, MediaRefused, Signer
+from connectors.media import MediaFetchError, MediaGone, MediaRefused, Signer
 from connectors.spec import Connector
 from crm_client.policy import RetryPolicy
 from gateway.base.config import secrets_of
@@ -328,18 +328,40 @@ class MediaWorker:
         filename: str | None = None
         found = self._section(job.connector)
         if job.file_id and found and found[0].media.file_url:
-            spec, section = found
-            assert spec.media.file_url is not None
-            url = await spec.media.file_url(
-                self.api_session, section, secrets_of(section), job.file_id, self.fetcher.max_bytes
-            )
-        elif job.url:
+            return await self._download_file_id(job.connector, job.file_id, hosts, *found)
+        if job.url:
             url = job.url
             filename = urlsplit(url).path.rsplit("/", 1)[-1] or None
         else:
             raise MediaRefused("attachment has neither a URL nor a file id this kanal can fetch")
         fetched = await self.fetcher.fetch(url, hosts, sign=self.signer_for(job.connector, url))
         return fetched.data, accepted_type(fetched.data, fetched.declared_type, filename)
+
+    async def _download_file_id(
+        self, connector: str, file_id: str, hosts: list[str], spec: Connector, section: Any
+    ) -> tuple[bytes, str]:
+        """A platform file id: asked for its URL, fetched; a URL that lapsed before it was
+        fetched (WhatsApp's live ~5 minutes) is asked for once more. Bytes that do not
+        match the sha256 the platform gave are not kept (retried: a damaged transfer)."""
+        assert spec.media.file_url is not None
+        for last_try in (False, True):
+            located = await spec.media.file_url(
+                self.api_session, section, secrets_of(section), file_id, self.fetcher.max_bytes
+            )
+            if isinstance(located, str):
+                url, digest = located, None
+            else:
+                url, digest = located.url, located.sha256
+            try:
+                fetched = await self.fetcher.fetch(url, hosts, sign=self.signer_for(connector, url))
+            except MediaGone:
+                if last_try:
+                    raise
+                continue
+            if digest and hashlib.sha256(fetched.data).hexdigest() != digest:
+                raise MediaFetchError("sha256 of the bytes does not match the platform's")
+            return fetched.data, accepted_type(fetched.data, fetched.declared_type, None)
+        raise AssertionError("unreachable")
 
     async def failed_attempt(self, job: Job, error: str) -> None:
         attempts = job.attempts + 1

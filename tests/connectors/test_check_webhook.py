@@ -41,6 +41,8 @@ from tests.gateway.pipeline.social.helpers import (
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+WHATSAPP_SECRET = "whatsapp-app-secret"
+
 EXTRA = f"""{meta_extra()}
 [channels.twitter]
 enabled = true
@@ -54,6 +56,15 @@ user_id = "900"
 enabled = true
 bot_token = "{TELEGRAM_TOKEN}"
 secret_token = "{TELEGRAM_SECRET}"
+
+[channels.whatsapp]
+enabled = true
+app_secret = "{WHATSAPP_SECRET}"
+verify_token = "whatsapp-verify"
+access_token = "whatsapp-token"
+
+[channels.whatsapp.numbers."106540352242922"]
+owner = "kota:31.71"
 """
 
 # A fixture named `poll__*` is a record a poller reads (X's v2 API, LAPOR!'s API), not a
@@ -74,6 +85,7 @@ NO_MESSAGE: dict[tuple[str, str], str] = {
     ("twitter", "tweet__own.json"): "our own tweet",
     ("twitter", "tweet__retweet.json"): "a retweet is not a new mention",
     ("telegram", "callback_query.json"): "a button pressed under one of our messages",
+    ("whatsapp", "account__update_no_message.json"): "a change of the business account",
 }
 
 JSON = {"content-type": "application/json"}
@@ -132,6 +144,11 @@ def _twitter(k: Kanal, path: str, fixture: str, body: bytes) -> Request:
     return "POST", path, body, {**JSON, "X-Twitter-Webhooks-Signature": signature}
 
 
+def _whatsapp(k: Kanal, path: str, fixture: str, body: bytes) -> Request:
+    signature = meta_signature(WHATSAPP_SECRET, body)  # the app secret, as for Messenger
+    return "POST", path, body, {**JSON, "X-Hub-Signature-256": signature}
+
+
 def _telegram(k: Kanal, path: str, fixture: str, body: bytes) -> Request:
     return "POST", path, body, telegram_headers(TELEGRAM_SECRET)
 
@@ -147,6 +164,7 @@ SEND: dict[str, Callable[[Kanal, str, str, bytes], Request]] = {
     "meta": _meta,
     "twitter": _twitter,
     "telegram": _telegram,
+    "whatsapp": _whatsapp,
 }
 
 WEBHOOK_CONNECTORS = [c for c in connectors.ALL if c.webhook]
