@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from gateway.base.config import SECTION_NAMES, Settings
 
-EXAMPLE = Path(__file__).resolve().parent.parent.parent / "config" / "kanal.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "kanal.example.toml"
 
 
 def model_keys(model: type[BaseModel], prefix: str = "") -> set[str]:
