@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from connectors.base import (
@@ -16,7 +15,14 @@ from connectors.base import (
     WireRequest,
     WireResponse,
 )
-from connectors.kanal_format import KanalSigned, read_object, require_id, require_str, require_time
+from connectors.kanal_format import (
+    KanalSigned,
+    read_object,
+    require_id,
+    require_str,
+    require_time,
+    ticket_response,
+)
 
 
 class GenericSmsConnector(KanalSigned):
@@ -47,5 +53,6 @@ class GenericSmsConnector(KanalSigned):
         ]
 
     def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
-        # The citizen gets the ticket later by SMS; the gateway only needs to stop retrying.
-        return WireResponse(200, json.dumps({"stored": len(messages)}).encode(), "application/json")
+        # As JAKI and LAPOR!: the ticket, fixed when stored (a redelivery gets the first one),
+        # so a gateway that can answer the sender by SMS has it at once.
+        return ticket_response(tickets)

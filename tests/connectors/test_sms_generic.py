@@ -97,9 +97,9 @@ def test_the_400_message_names_the_field() -> None:
         GenericSmsConnector(None).parse(signed({**BODY, "received_at": 5}), NOW)
 
 
-def test_respond_counts_what_was_stored() -> None:
-    response = GenericSmsConnector(SECRET).respond([], [])
-    assert (response.status, json.loads(response.body)) == (200, {"stored": 0})
+def test_respond_answers_the_ticket() -> None:
+    response = GenericSmsConnector(SECRET).respond([], ["KNL-7Q4M-2K9D"])
+    assert (response.status, json.loads(response.body)) == (200, {"ticket": "KNL-7Q4M-2K9D"})
     assert response.content_type == "application/json"
 
 

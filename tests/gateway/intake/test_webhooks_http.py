@@ -430,3 +430,15 @@ async def only_raw_id(k):  # type: ignore[no-untyped-def]
 
     async with k.store.read() as conn:
         return (await conn.execute(select(raw_messages.c.id))).scalar_one()
+
+
+async def test_a_generic_sms_is_answered_with_its_ticket_and_a_redelivery_with_the_same(
+    make_kanal, db_url
+):
+    k = await make_kanal(db_url)
+    first = await post_generic(k, generic_body("ticketed"))
+    assert first.status == 200
+    ticket = (await first.json())["ticket"]
+    assert re.fullmatch(r"KNL-[0-9A-Z]{4}-[0-9A-Z]{4}", ticket)
+    again = await post_generic(k, generic_body("ticketed"))
+    assert (await again.json()) == {"ticket": ticket}
