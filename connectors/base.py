@@ -140,7 +140,12 @@ class RawMessage:
     part: tuple[int, int] | None = None  # (number, total) of a multipart SMS, 1-based
     in_reply_to: tuple[str, ...] = ()  # external ids this message answers (e-mail threading)
     automated: str | None = None  # why this is machine mail (auto-reply, bounce, list)
-    kind: str = "message"  # message | edit | delete | comment | mention
+    # message | edit | delete | comment | mention, and what chat channels send besides
+    # complaints: reaction (an emoji reaction, a sticker, a contact card: a follow-up of the
+    # citizen's open report, never a report), greeting (/start, "Get Started": answered with
+    # a welcome, never a report), status (what became of a message kanal sent, named in
+    # extra["delivery"] = {provider_message_id, state, error}; the sender is its recipient).
+    kind: str = "message"
     extra: dict[str, Any] = field(default_factory=dict)  # channel fields worth keeping, JSON-safe
 
     def to_json(self) -> dict[str, Any]:

@@ -243,6 +243,12 @@ def build_report(
         status = "rejected"
         history.append(HistoryEntry(at=now, status=status, by="system", note=first.automated))
         rejection: dict[str, str | None] | None = {"reason": "automated", "note": first.automated}
+    elif not text.strip() and not first.title and not attachments and coords is None:
+        # Nothing to act on (a bare sticker, an unsupported message): kept, in no queue.
+        status = "rejected"
+        empty = "no text, no attachment, no location"
+        history.append(HistoryEntry(at=now, status=status, by="system", note=empty))
+        rejection = {"reason": "empty", "note": empty}
     else:
         status = "ready" if geo_tagged else "pending_enrichment"
         note = f"owner {owner}" if geo_tagged else non_geo_reason

@@ -173,3 +173,25 @@ def normalize_for_matching(text: str) -> str:
     folded = _REDUP.sub(r"\1", folded)
     words = [SLANG.get(word, word) for word in _WORD.findall(folded)]
     return " ".join(words)
+
+
+# Words of hello alone ("halo min", "selamat pagi", "assalamualaikum", "/start"): not a report.
+_GREETING_WORDS = frozenset(
+    "halo hallo helo hello hai hay hi hei hey pagi siang sore malam selamat met permisi "
+    "assalamualaikum assalamu alaikum salam wr wb min mimin admin kak pak bu bapak ibu "
+    "sis gan dong ya tes test start mulai p".split()
+)
+_GREETING_OPENERS = frozenset(
+    "halo hallo helo hello hai hay hi hei hey selamat permisi assalamualaikum assalamu "
+    "salam tes test start mulai p pagi siang sore malam".split()
+)
+
+
+def is_greeting(text: str) -> bool:
+    """A few words of hello and nothing else (at most six words, all greeting words)."""
+    words = _WORD.findall(normalize_for_matching(text.replace("/start", "start")))
+    return (
+        0 < len(words) <= 6
+        and words[0] in _GREETING_OPENERS
+        and all(w in _GREETING_WORDS for w in words)
+    )

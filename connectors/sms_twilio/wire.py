@@ -167,20 +167,17 @@ class TwilioConnector:
         given = request.header("x-twilio-signature").strip()
         if not given:
             raise SignatureError("X-Twilio-Signature missing")
-        try:
-            json_variant = _is_json_variant(request)
-            if json_variant:
-                expected_hash = dict(_url_query(request.url)).get("bodySHA256", "")
-                actual_hash = hashlib.sha256(request.body).hexdigest()
-                if not same(expected_hash.lower(), actual_hash):
-                    raise SignatureError("bodySHA256 does not match the body")
-                params: list[tuple[str, str]] = []  # Twilio signs the URL alone
-            elif request.method.upper() == "GET":
-                params = []  # the parameters are in the signed URL
-            else:
-                params = request.form()
-        except MalformedPayload as exc:
-            raise SignatureError(f"cannot read the signed parameters: {exc}") from exc
+        # A body that cannot be read as form data is malformed (400), not unsigned (401).
+        if _is_json_variant(request):
+            expected_hash = dict(_url_query(request.url)).get("bodySHA256", "")
+            actual_hash = hashlib.sha256(request.body).hexdigest()
+            if not same(expected_hash.lower(), actual_hash):
+                raise SignatureError("bodySHA256 does not match the body")
+            params: list[tuple[str, str]] = []  # Twilio signs the URL alone
+        elif request.method.upper() == "GET":
+            params = []  # the parameters are in the signed URL
+        else:
+            params = request.form()
         for url in candidate_urls(request.url):
             for message in signing_strings(url, params):
                 if same(given, hmac_b64(self.auth_token, message.encode("utf-8"), "sha1")):

@@ -163,7 +163,7 @@ class VonageConnector:
                 channel=self.channel,
                 external_id=external_id,
                 received_at=received_at,
-                sender=Sender(user_id=msisdn, phone=msisdn),
+                sender=Sender(user_id=msisdn, phone=international(msisdn)),
                 text=text,
                 group_key=group_key,
                 part=part,
@@ -173,3 +173,9 @@ class VonageConnector:
 
     def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
         return WireResponse(200, b"", "text/plain")  # Vonage resends for 24 h unless 200/204
+
+
+def international(msisdn: str) -> str:
+    """Vonage's `msisdn` is international without '+' for every country: E.164 is '+' and
+    it. Short codes and sender names stay as sent (the phone normalizer refuses them)."""
+    return f"+{msisdn}" if msisdn.isdigit() and len(msisdn) > 6 else msisdn

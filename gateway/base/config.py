@@ -181,7 +181,21 @@ class NotifyConfig(Strict):
     ack_enabled: bool = True
     # Channels whose citizens hear when their report is done ([] turns the news off).
     done_channels: list[str] = Field(
-        default_factory=lambda: ["sms", "email", "telegram", "facebook", "instagram", "twitter"]
+        default_factory=lambda: [
+            "sms",
+            "email",
+            "telegram",
+            "facebook",
+            "instagram",
+            "twitter",
+            "whatsapp",
+        ]
+    )
+    # The answer to a greeting on a chat (/start, "Get Started", a first "halo"): how to report.
+    welcome_text: str = (
+        "Halo! Ini layanan pengaduan Pemprov DKI Jakarta. Untuk melapor, tulis keluhan Anda "
+        "dengan lokasinya (alamat, atau bagikan lokasi) dan kirim foto bila ada. Kami akan "
+        "membalas dengan nomor tiket."
     )
     templates_dir: str = ""  # default: config/notify of the installation
     lookback_days: float = Field(default=7.0, gt=0)  # reports older than this get no ack

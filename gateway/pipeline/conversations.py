@@ -169,6 +169,35 @@ class Conversations:
         change = _gather(message, raw_id, now, normalized.report, self.owner_of(message))
         return [raw_id], thread.report_id, change
 
+    async def aside(
+        self, message: RawMessage, raw_id: str, now: datetime, batch: MutableMapping[str, str]
+    ) -> tuple[list[str], str, Change] | None:
+        """A reaction, sticker or contact card (kind "reaction"): a follow-up of the
+        citizen's open report (not rejected, not done), whatever its age; else None."""
+        key = message.group_key or ""
+        if message.kind != "reaction" or not key.startswith("dm:"):
+            return None
+        thread = await self._thread(key, batch)
+        if thread is None or thread.status in ("rejected", "done"):
+            return None
+        alone = build_report(
+            [message],
+            report_id=thread.report_id,
+            ticket="-",
+            intake="webhook",
+            now=now,
+            channel_owner=self.owner_of(message),
+            areas=self.areas,
+            taxonomy=self.taxonomy,
+        ).report
+        note = f"reaction {raw_id} of the citizen"
+        changes: dict[str, object] = {"raw_message_id": raw_id}
+
+        def change(report: Report) -> Report:
+            return _with_follow_up(report, message, raw_id, now, alone, note, changes)
+
+        return [raw_id], thread.report_id, change
+
     async def unsent(
         self, message: RawMessage, raw_id: str, now: datetime, batch: MutableMapping[str, str]
     ) -> tuple[list[str], str, Change] | None:
@@ -250,6 +279,30 @@ def _message_at(changes: str | None) -> datetime | None:
         return None
 
 
+def _with_follow_up(
+    report: Report,
+    message: RawMessage,
+    raw_id: str,
+    now: datetime,
+    alone: Report,
+    note: str,
+    changes: dict[str, object],
+) -> Report:
+    """`report` with `message` (normalized on its own as `alone`) as a follow-up."""
+    follow_up = FollowUp(
+        at=message.received_at,
+        channel=message.channel,
+        text=message.text,
+        attachments=alone.attachments,
+        raw_message_id=raw_id,
+        sender=alone.reporter,
+    )
+    entry = HistoryEntry(at=now, status="follow_up", by="system", note=note, changes=changes)
+    return report.model_copy(
+        update={"follow_ups": [*report.follow_ups, follow_up], "history": [entry]}
+    )
+
+
 def _gather(
     message: RawMessage, raw_id: str, now: datetime, alone: Report, channel_owner: str
 ) -> Change:
@@ -261,24 +314,8 @@ def _gather(
 
     def change(report: Report) -> Report:
         if report.status not in JOINABLE:
-            follow_up = FollowUp(
-                at=message.received_at,
-                channel=message.channel,
-                text=message.text,
-                attachments=alone.attachments,
-                raw_message_id=raw_id,
-                sender=alone.reporter,
-            )
-            entry = HistoryEntry(
-                at=now,
-                status="follow_up",
-                by="system",
-                note=f"message {raw_id} after the report went to the CRM",
-                changes=changes,
-            )
-            return report.model_copy(
-                update={"follow_ups": [*report.follow_ups, follow_up], "history": [entry]}
-            )
+            note = f"message {raw_id} after the report went to the CRM"
+            return _with_follow_up(report, message, raw_id, now, alone, note, changes)
         update: dict[str, object] = {
             "text": "\n".join(t for t in (report.text, message.text) if t),
             "attachments": [*report.attachments, *alone.attachments],

@@ -20,6 +20,7 @@ from connectors.base import Coordinates, RawMessage, Sender, repair_text, repair
 from gateway.base.metrics import Metrics
 from gateway.base.runtime import Runtime
 from gateway.pipeline import media as media_fetch
+from gateway.pipeline.chatter import greets, record_delivery, welcome
 from gateway.pipeline.conversations import Conversations
 from gateway.pipeline.mail_threads import thread_follow_up, threads_by_email
 from gateway.store import ClaimLost, Store, StoreUnavailable
@@ -69,6 +70,7 @@ class Pipeline:
         idle_poll_s: float = 0.5,
         coalesce_s: float = 0.05,
         conversation_window_s: float = 120.0,
+        welcome_text: str = "",
     ):
         self.store = store
         self.areas = areas
@@ -81,6 +83,7 @@ class Pipeline:
         self.parts_timeout_s = parts_timeout_s
         self.idle_poll_s = idle_poll_s
         self.coalesce_s = coalesce_s
+        self.welcome_text = welcome_text  # the answer to a greeting (chatter.py)
         # DM conversations and albums gather into one report (gateway/conversations.py).
         self.conversations = Conversations(
             store, window_s=conversation_window_s, areas=areas, taxonomy=taxonomy, owner_of=owner_of
@@ -204,6 +207,18 @@ class Pipeline:
                 if message.part is not None and message.group_key:
                     held.append(row["id"])
                     continue
+                if message.kind == "status":
+                    ignored.append((row["id"], await record_delivery(self.store, message)))
+                    continue
+                if message.kind == "reaction":
+                    aside = await self.conversations.aside(
+                        message, row["id"], self._now(), made_here
+                    )
+                    if aside is not None:
+                        follow_ups.append(aside)
+                    else:
+                        ignored.append((row["id"], "reaction with no open report"))
+                    continue
                 if message.kind == "delete":
                     unsent = await self.conversations.unsent(
                         message, row["id"], self._now(), made_here
@@ -231,6 +246,12 @@ class Pipeline:
                 )
                 if joined is not None:
                     follow_ups.append(joined)
+                    continue
+                if greets(message):
+                    note = await welcome(
+                        self.store, message, row["id"], self.welcome_text, self._now()
+                    )
+                    ignored.append((row["id"], note))
                     continue
                 normalized = build_report(
                     [message],
@@ -412,5 +433,6 @@ def make_pipeline(runtime: Runtime) -> Pipeline:
         claim_ttl_s=p.claim_ttl_s,
         parts_timeout_s=p.sms_parts_timeout_s,
         conversation_window_s=p.conversation_window_s,
+        welcome_text=runtime.settings.notify.welcome_text,
         idle_poll_s=0.25 if runtime.store.dialect == "postgresql" else 1.0,
     )

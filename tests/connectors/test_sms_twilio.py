@@ -43,6 +43,11 @@ GET_URL = (
 
 CASES = [
     Case(
+        "a body that is not form-encoded gets 400 malformed, not 401",
+        wire("POST", URL, b"\xff\xfe not form \x00", {**FORM, "X-Twilio-Signature": "x"}),
+        status=400,
+    ),
+    Case(
         "a signed SMS is read: text, sender, MessageSid, city in extra",
         post(fixture("sms_twilio", "text.txt")),
         text="Banjir setinggi lutut di RW 05 Kel. Kampung Melayu, mohon bantuan",
@@ -181,9 +186,9 @@ CASES = [
         status=400,
     ),
     Case(
-        "a body that is not form-encoded gets 401 when signed (nothing to check against)",
+        "a body that is not UTF-8 form data gets 400 malformed when signed, not 401",
         wire("POST", URL, b"\xff\xfe", {**FORM, "X-Twilio-Signature": "AAAA"}),
-        status=401,
+        status=400,
     ),
 ]
 

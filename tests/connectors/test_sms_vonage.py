@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from connectors.base import ConnectorError, WireRequest
 from connectors.sms_vonage.wire import VonageConnector, expected_signature
+from normalizers.phone import normalize_phone
 from tests.connectors.cases import NOW, Case, fixture, run_case, wire
 from tests.connectors.signing import vonage_sig, vonage_signed
 
@@ -223,3 +224,22 @@ def test_any_request_fails_only_with_connector_errors(
             connector.parse(request, NOW)
         except ConnectorError:
             pass
+
+
+@pytest.mark.parametrize(
+    ("msisdn", "phone"),
+    [
+        ("6281234567890", "+6281234567890"),
+        ("2349067554729", "+2349067554729"),
+        ("447911123456", "+447911123456"),
+        ("1500", "1500"),
+        ("KANAL", "KANAL"),
+    ],
+)
+def test_every_valid_msisdn_becomes_e164(msisdn: str, phone: str) -> None:
+    """Vonage sends the msisdn international without '+', whatever the country."""
+    params = {"messageId": "0A01", "msisdn": msisdn, "to": "6281100001500", "text": "Jalan rusak"}
+    [message] = VonageConnector(None).parse(get(params), NOW)
+    assert message.sender.phone == phone
+    if phone.startswith("+"):
+        assert normalize_phone(message.sender.phone).e164 == phone

@@ -53,6 +53,7 @@ class FakeWhatsAppGraph(LoopbackServer):
         self.numbers = frozenset(numbers)
         self.clock = clock
         self.url_ttl_s = url_ttl_s
+        self.lapse_next = 0  # how many of the next URLs handed out have lapsed already
         self.media: dict[str, tuple[bytes, str]] = {}
         self.media_sha256: dict[str, str] = {}  # a digest to announce instead of the true one
         self.urls: dict[str, tuple[str, datetime]] = {}  # url key → (media id, issued at)
@@ -115,7 +116,11 @@ class FakeWhatsAppGraph(LoopbackServer):
             )
         data, mime_type = self.media[media_id]
         key = f"{media_id}-{next(self._ids)}"
-        self.urls[key] = (media_id, self.clock())
+        issued = self.clock()
+        if self.lapse_next > 0:
+            self.lapse_next -= 1
+            issued = datetime(2000, 1, 1, tzinfo=UTC)
+        self.urls[key] = (media_id, issued)
         return web.json_response(
             {
                 "messaging_product": "whatsapp",
