@@ -34,6 +34,10 @@ from connectors.json_fields import (
 )
 
 CHANNEL_BY_OBJECT = {"page": "facebook", "instagram": "instagram"}
+# Postback payloads and button titles of Messenger's "Get Started" (pages choose the payload;
+# these are the usual ones).
+_STARTS = frozenset({"GET_STARTED", "GET_STARTED_PAYLOAD", "MULAI", "START"})
+_START_TITLES = frozenset({"get started", "memulai", "mulai"})
 
 # Declared type per attachment kind when the CDN URL carries no usable extension.
 _CONTENT_TYPE_BY_KIND = {
@@ -173,13 +177,39 @@ class MetaConnector:
                 raise MalformedPayload("postback without sender.id")
             mid = text_or_empty(postback.get("mid"))
             external_id = mid or f"postback:{sender_id}:{int(received_at.timestamp() * 1000)}"
+            payload = text_or_empty(postback.get("payload"))
             if postback.get("payload") is not None:
-                extra["postback_payload"] = text_or_empty(postback.get("payload"))
+                extra["postback_payload"] = payload
+            title = text_or_empty(postback.get("title"))
+            # Messenger's "Get Started" button and Instagram's ice-breakers open a
+            # conversation: a greeting, answered with how to report, never a report.
+            starts = channel == "instagram" or payload.upper().replace(" ", "_") in _STARTS
             return RawMessage(
-                external_id=external_id, text=text_or_empty(postback.get("title")), **base
+                external_id=external_id,
+                text=title,
+                kind="greeting" if starts or title.lower() in _START_TITLES else "message",
+                **base,
             )
 
-        # delivery, read, reaction, referral, optin, handover…: not citizen messages.
+        if "reaction" in event:
+            reaction = json_object(event["reaction"], "reaction")
+            if not sender_id or reaction.get("action", "react") != "react":
+                return None  # an unreact takes nothing back from the record
+            mid = text_or_empty(reaction.get("mid"))
+            extra["reaction"] = {
+                "to": mid,
+                "emoji": text_or_empty(reaction.get("emoji")),
+                "reaction": text_or_empty(reaction.get("reaction")),
+            }
+            return RawMessage(
+                external_id=f"reaction:{mid}:{sender_id}:{int(received_at.timestamp() * 1000)}",
+                text=text_or_empty(reaction.get("emoji")),
+                kind="reaction",
+                in_reply_to=(mid,) if mid else (),
+                **base,
+            )
+
+        # delivery, read, referral, optin, handover…: not citizen messages.
         return None
 
     def _message(self, mid: str, message: dict[str, Any], base: dict[str, Any]) -> RawMessage:
@@ -222,13 +252,17 @@ class MetaConnector:
         in_reply_to: tuple[str, ...] = ()
         if isinstance(reply_to, dict) and text_or_empty(reply_to.get("mid")):
             in_reply_to = (text_or_empty(reply_to.get("mid")),)
+        text = text_or_empty(message.get("text"))
+        # A sticker sent alone (the thumbs-up button is one) is a reaction, not a report.
+        sticker_alone = "sticker_id" in extra and not text and coordinates is None
         return RawMessage(
             external_id=mid,
-            text=text_or_empty(message.get("text")),
+            text=text,
             coordinates=coordinates,
             location_hint=location_hint,
             attachments=attachments,
             in_reply_to=in_reply_to,
+            kind="reaction" if sticker_alone else "message",
             **base,
         )
 

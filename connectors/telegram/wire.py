@@ -131,6 +131,9 @@ def _message(
     location = message.get("location")
     if isinstance(location, dict) and location.get("live_period") is not None:
         extra["live_period"] = location.get("live_period")
+    sticker = message.get("sticker")
+    if isinstance(sticker, dict):
+        extra["sticker"] = {k: sticker.get(k) for k in ("emoji", "file_unique_id", "set_name")}
     contact = message.get("contact")
     if isinstance(contact, dict):
         extra["contact"] = {
@@ -162,7 +165,7 @@ def _message(
     else:
         external_id = f"{chat_id}:{message_id}"
         received_at = _epoch(message.get("date"), now)
-        kind = "message"
+        kind = _kind(message, text, attachments, coordinates)
 
     return RawMessage(
         connector=CONNECTOR,
@@ -179,6 +182,22 @@ def _message(
         kind=kind,
         extra=extra,
     )
+
+
+def _kind(
+    message: dict[str, Any],
+    text: str,
+    attachments: list[AttachmentRef],
+    coordinates: Coordinates | None,
+) -> str:
+    """`/start` (the bot's Start button) is a greeting; a sticker or a shared contact with
+    nothing else is a reaction: neither is ever a report of its own."""
+    if text.split(maxsplit=1)[:1] == ["/start"] or text.startswith("/start@"):
+        return "greeting"
+    alone = not text and not attachments and coordinates is None
+    if alone and any(isinstance(message.get(key), dict) for key in ("sticker", "contact")):
+        return "reaction"
+    return "message"
 
 
 def _sender(message: dict[str, Any], chat: dict[str, Any]) -> Sender:

@@ -79,7 +79,6 @@ STATUS: dict[tuple[str, str], tuple[int, str]] = {}
 # at least one message.
 NO_MESSAGE: dict[tuple[str, str], str] = {
     ("meta", "facebook__message__echo.json"): "Messenger echoes our own send back",
-    ("meta", "facebook__message__receipts.json"): "delivery, read and reaction events",
     ("twitter", "dm__own_send.json"): "our own DM (sender == for_user_id)",
     ("twitter", "favorite__event.json"): "a like",
     ("twitter", "tweet__own.json"): "our own tweet",

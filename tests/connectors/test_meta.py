@@ -55,6 +55,33 @@ def _check_sticker(messages: list[RawMessage]) -> None:
 
 
 CASES = [
+    # What a chat sends besides complaints: greetings and reactions, never reports.
+    Case(
+        "Messenger's Get Started button is a greeting",
+        signed(fb("postback__get_started.json")),
+        kind="greeting",
+        text="Get Started",
+        group_key=f"dm:facebook:{PAGE}:7005",
+        extra={"postback_payload": "GET_STARTED"},
+    ),
+    Case(
+        "an Instagram ice-breaker is a greeting",
+        signed(ig("postback__ice_breaker.json")),
+        kind="greeting",
+        channel="instagram",
+        text="Bagaimana cara melapor?",
+        group_key=f"dm:instagram:{IG}:17850000000000043",
+        extra={"postback_payload": "CARA_LAPOR"},
+    ),
+    Case(
+        "a ❤️ on Instagram is a reaction to the message it answers",
+        signed(ig("reaction__heart.json")),
+        kind="reaction",
+        channel="instagram",
+        text="❤️",
+        group_key=f"dm:instagram:{IG}:17850000000000042",
+        check=lambda ms: ms[0].in_reply_to == ("aWdfZAG1faXRlbToxOklH",),
+    ),
     Case(
         "a page DM becomes a facebook message owned by the page's owner",
         signed(fb("message__text.json")),
@@ -105,9 +132,14 @@ CASES = [
         extra={"postback_payload": "LAPOR_JALAN"},
     ),
     Case(
-        "delivery, read and reaction events are acknowledged and create nothing",
+        "delivery and read receipts create nothing; a ❤ reaction is kept as a reaction",
         signed(fb("message__receipts.json")),
-        count=0,
+        kind="reaction",
+        text="❤",
+        group_key=f"dm:facebook:{PAGE}:7001",
+        check=lambda ms: (
+            ms[0].in_reply_to == ("m_out_1",) and ms[0].extra["reaction"]["reaction"] == "love"
+        ),
     ),
     Case(
         "a message on the standby channel (handover) is still taken in",
@@ -117,8 +149,9 @@ CASES = [
         extra={"standby": True},
     ),
     Case(
-        "a sticker is an image attachment; reply_to becomes in_reply_to",
+        "a sticker sent alone is a reaction (its image kept); reply_to becomes in_reply_to",
         signed(fb("message__sticker_and_reply.json")),
+        kind="reaction",
         attachments=[("https://scontent.xx.fbcdn.net/v/t39.1997-6/like.png", "image/png")],
         group_key=f"dm:facebook:{PAGE}:7001",
         check=_check_sticker,

@@ -48,6 +48,25 @@ def _accuracy(messages: list[RawMessage]) -> None:
 
 
 CASES = [
+    # What a chat sends besides complaints: greetings and reactions, never reports.
+    Case(
+        "/start is a greeting",
+        signed(tg("message__start.json")),
+        kind="greeting",
+        text="/start",
+        sender="12345",
+        group_key="dm:telegram:12345",
+    ),
+    Case(
+        "a sticker sent alone is a reaction",
+        signed(tg("message__sticker.json")),
+        kind="reaction",
+        text="",
+        group_key="dm:telegram:12345",
+        extra={
+            "sticker": {"emoji": "👍", "file_unique_id": "AgADsticker", "set_name": "HotCherry"}
+        },
+    ),
     Case(
         "a private text message keeps the sender in full; dedupe on chat + message id",
         signed(tg("message__text.json")),
@@ -134,8 +153,9 @@ CASES = [
         check=lambda ms: ms[0].in_reply_to == ("-4000111222:899",),
     ),
     Case(
-        "the sender's own shared contact gives their phone",
+        "a shared contact alone is a reaction; the sender's own gives their phone",
         signed(tg("message__contact.json")),
+        kind="reaction",
         group_key="dm:telegram:12345",
         check=lambda ms: ms[0].sender.phone == "6281234567890",
     ),

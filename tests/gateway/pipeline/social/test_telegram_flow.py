@@ -183,3 +183,34 @@ async def test_polling_stores_updates_once_and_keeps_its_offset(make_kanal):
         [report] = await all_reports(k)
         assert report.intake == "poll"
         assert report.text == "Jalan rusak di Cempaka Putih\nsudah lama"
+
+
+async def test_start_is_welcomed_and_a_sticker_joins_the_open_report_never_a_report(make_kanal):
+    from gateway.store.schema import outbound
+
+    async with FakeTelegramApi(TELEGRAM_TOKEN) as fake:
+        k = await make_kanal(extra=telegram_extra(fake))
+        sticker = {"file_id": "CAACsticker", "file_unique_id": "Ust", "emoji": "👍"}
+        for update in (
+            message(10, 0, text="/start"),
+            message(11, 5, sticker=sticker),  # nothing open yet: kept, no report
+        ):
+            assert (await post_telegram(k, update)).status == 200
+        await k.drain()
+        assert await all_reports(k) == []
+        async with k.store.read() as conn:
+            welcomes = (
+                await conn.execute(select(outbound.c.kind, outbound.c.state, outbound.c.recipient))
+            ).all()
+        assert [tuple(w) for w in welcomes] == [("welcome", "queued", "telegram:12345")]
+        states = await raw_states(k)
+        assert states == {"12345:10": "ignored", "12345:11": "ignored"}
+
+        assert (
+            await post_telegram(k, message(12, 10, text="Lampu jalan mati di Jl. Cikini"))
+        ).status == 200
+        assert (await post_telegram(k, message(13, 20, sticker=sticker))).status == 200
+        await k.drain()
+        [report] = await all_reports(k)
+        assert report.text == "Lampu jalan mati di Jl. Cikini"
+        assert report.status == "pending_enrichment"
