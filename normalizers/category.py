@@ -176,7 +176,7 @@ def default_taxonomy() -> Taxonomy:
     return Taxonomy.load()
 
 
-def _result(category: Category, confidence: float) -> CategoryResult:
+def category_result(category: Category, confidence: float) -> CategoryResult:
     return CategoryResult(
         category.code,
         category.name,
@@ -199,7 +199,7 @@ def classify(
     if hint:
         hinted = taxonomy.resolve_hint(hint)
         if hinted is not None:
-            return _result(hinted, HINT_CONFIDENCE)
+            return category_result(hinted, HINT_CONFIDENCE)
     scores = category_scores(normalize_for_matching(text or ""), taxonomy)
     if not scores:
         return UNKNOWN
@@ -220,7 +220,7 @@ def classify(
     category = taxonomy.get(top_code)
     if category is None:  # pragma: no cover - matcher labels come from the same list
         return UNKNOWN
-    return _result(category, confidence)
+    return category_result(category, confidence)
 
 
 _NOISE_WEIGHTS = {"greeting": 1.0, "thanks": 1.3, "spam": 1.8, "politics": 1.5}

@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from gateway.base.config import ConfigError, LoadedConfig, load_config
-from gateway.cli import check, crm, db, imports, inbox, ingest, serve, token, user
+from gateway.cli import check, crm, db, imports, inbox, ingest, learn, serve, token, user
 from gateway.cli.common import UsageError
 from gateway.store import StoreUnavailable
 
@@ -33,6 +33,7 @@ GROUPS: dict[str, ModuleType] = {
     "import": imports,
     "inbox": inbox,
     "crm": crm,
+    "learn": learn,
 }
 
 

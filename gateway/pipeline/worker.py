@@ -21,6 +21,7 @@ from gateway.base.metrics import Metrics
 from gateway.base.runtime import Runtime
 from gateway.pipeline import media as media_fetch
 from gateway.pipeline.conversations import Conversations
+from gateway.pipeline.learning import ActiveModels, active_models
 from gateway.pipeline.mail_threads import thread_follow_up, threads_by_email
 from gateway.store import ClaimLost, Store, StoreUnavailable
 from gateway.store.ids import new_id
@@ -69,8 +70,11 @@ class Pipeline:
         idle_poll_s: float = 0.5,
         coalesce_s: float = 0.05,
         conversation_window_s: float = 120.0,
+        models: ActiveModels | None = None,
     ):
         self.store = store
+        # The text model learned from admins, swapped in place when a new one is activated.
+        self.models = models or ActiveModels()
         self.areas = areas
         self.taxonomy = taxonomy
         self.owner_of = owner_of
@@ -83,7 +87,12 @@ class Pipeline:
         self.coalesce_s = coalesce_s
         # DM conversations and albums gather into one report (gateway/conversations.py).
         self.conversations = Conversations(
-            store, window_s=conversation_window_s, areas=areas, taxonomy=taxonomy, owner_of=owner_of
+            store,
+            window_s=conversation_window_s,
+            areas=areas,
+            taxonomy=taxonomy,
+            owner_of=owner_of,
+            models=self.models,
         )
         media_fetch.install(store)  # reports with linked attachments get media jobs
         self._wake = asyncio.Event()
@@ -241,6 +250,7 @@ class Pipeline:
                     channel_owner=self.owner_of(message),
                     areas=self.areas,
                     taxonomy=self.taxonomy,
+                    models=self.models.current,
                 )
                 if duplicate is not None:
                     normalized.report.suggestions.duplicate_of.append(duplicate)
@@ -360,6 +370,7 @@ class Pipeline:
                     channel_owner=self.owner_of(unique[0]),
                     areas=self.areas,
                     taxonomy=self.taxonomy,
+                    models=self.models.current,
                     incomplete=not complete or len(unique) < total,
                 )
                 created = [([r["id"] for r in rows], normalized.report, normalized.blobs)]
@@ -413,4 +424,5 @@ def make_pipeline(runtime: Runtime) -> Pipeline:
         parts_timeout_s=p.sms_parts_timeout_s,
         conversation_window_s=p.conversation_window_s,
         idle_poll_s=0.25 if runtime.store.dialect == "postgresql" else 1.0,
+        models=active_models(runtime),
     )

@@ -18,6 +18,7 @@ from gateway.intake.smtp import run_smtp
 from gateway.intake.telegram import TELEGRAM_POLLER
 from gateway.intake.twitter import TWITTER_POLLER
 from gateway.notify.worker import run_notifier
+from gateway.pipeline.learning import LEARNING_POLLER, run_model_refresh
 from gateway.pipeline.media import run_media
 
 # Each runs on one replica at a time (a lease in the store), when its channel is enabled.
@@ -28,6 +29,7 @@ POLLERS: tuple[Poller, ...] = (
     LAPOR_POLLER,
     FEEDS_POLLER,
     CRM_STATUS_POLLER,
+    LEARNING_POLLER,  # `kanal learn` every learning.retrain_every_s
 )
 
 
@@ -49,4 +51,6 @@ SERVICES: tuple[Service, ...] = (
     Service("crm_dispatcher", run_dispatcher, in_poll=True),
     Service("media", run_media, in_poll=True),
     Service("notify", run_notifier, in_poll=True),
+    # Each process picks up a newly activated text model within a minute.
+    Service("model_refresh", run_model_refresh, in_poll=True),
 )

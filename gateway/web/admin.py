@@ -539,6 +539,9 @@ class AdminPages:
             geo_total=geo_total,
             statuses=STATUS_LABELS,
             channel_labels=CHANNEL_LABELS,
+            model_trained=_wib(datetime.fromisoformat(stats["model"]["trained_at"]))
+            if stats["model"]
+            else "—",
         )
 
 

@@ -134,7 +134,8 @@ async def rebuild_counts(store: Store) -> None:
 
 
 async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
-    """`GET /api/v1/stats` in the caller's scope, from the counters."""
+    """`GET /api/v1/stats` in the caller's scope, from the counters; with the active text
+    model (the same for every scope: it learned from all admins)."""
     await fold_deltas(store)
     where = owner_condition(report_counts.c.owner, scope)
     out: dict[str, Any] = {"by_channel": {}, "by_status": {}, "by_owner": {}, "by_geo": {}}
@@ -178,4 +179,6 @@ async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
             for owner, at in rows
             if at is not None
         }
+    active = await store.active_text_model()
+    out["model"] = active.as_dict() if active else None
     return out
