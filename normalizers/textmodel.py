@@ -9,6 +9,7 @@ row in the store can never run code.
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
@@ -35,10 +36,15 @@ def terms(text: str) -> list[str]:
     out = [f"w {w}" for w in words]
     out += [f"b {a} {b}" for a, b in itertools.pairwise(words)]
     for word in words:
-        padded = f"<{word}>"
-        for n in (3, 4):
-            out += [padded[i : i + n] for i in range(len(padded) - n + 1)]
+        out += _pieces(word)
     return out
+
+
+@functools.lru_cache(maxsize=65_536)
+def _pieces(word: str) -> tuple[str, ...]:
+    # Words repeat from message to message: their pieces are cut once.
+    padded = f"<{word}>"
+    return tuple(padded[i : i + n] for n in (3, 4) for i in range(len(padded) - n + 1))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,10 +94,20 @@ class TextModels:
         self.idf = idf.astype(np.float32)
         self.category_head = category
         self.noise_head = noise
+        # build_report asks both heads about the same text: vectorized once.
+        self._last: tuple[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Sublinear tf-idf, L2-normalized, as (feature indexes, values): the same
         transform scikit-learn's TfidfVectorizer(sublinear_tf=True) applied in training."""
+        last = self._last
+        if last is not None and last[0] == text:
+            return last[1]
+        found = self._vectorize(text)
+        self._last = (text, found)
+        return found
+
+    def _vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         counts: dict[int, int] = {}
         lookup = self.vocabulary.get
         for term in terms(text):
