@@ -134,8 +134,7 @@ async def rebuild_counts(store: Store) -> None:
 
 
 async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
-    """`GET /api/v1/stats` in the caller's scope, from the counters; with the active text
-    model (the same for every scope: it learned from all admins)."""
+    """`GET /api/v1/stats` in the caller's scope, from the counters."""
     await fold_deltas(store)
     where = owner_condition(report_counts.c.owner, scope)
     out: dict[str, Any] = {"by_channel": {}, "by_status": {}, "by_owner": {}, "by_geo": {}}
@@ -179,6 +178,11 @@ async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
             for owner, at in rows
             if at is not None
         }
-    active = await store.active_text_model()
-    out["model"] = active.as_dict() if active else None
     return out
+
+
+async def active_model(store: Store) -> dict[str, Any] | None:
+    """The text model categorizing new reports (the same for every scope: it learned from
+    all admins); None while the keyword rules alone answer."""
+    active = await store.active_text_model()
+    return active.as_dict() if active else None
