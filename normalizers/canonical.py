@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.base import Coordinates, RawMessage
-from normalizers.category import Taxonomy, classify, noise_score
+from normalizers.category import Taxonomy, category_result, classify, noise_score
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
 from normalizers.photo import photo_coordinates
@@ -30,6 +30,7 @@ from normalizers.report import (
 )
 from normalizers.sniff import is_image, sniff_content_type
 from normalizers.text import clean_text
+from normalizers.textmodel import MIN_MODEL_CONFIDENCE, TextModels
 
 # The parts of one SMS are split mid-word by the network: join them with nothing between.
 _JOIN_BY_GROUP = {"concat": ""}
@@ -173,6 +174,33 @@ def attachments_of(raws: list[RawMessage]) -> tuple[list[Attachment], list[Blob]
     return found, blobs
 
 
+def categorize(
+    text: str, taxonomy: Taxonomy, hint: str | None, models: TextModels | None
+) -> Category:
+    """The channel's own label when it names a category; else the model learned from
+    admins when it is confident; else the keyword rules (which may say "unknown")."""
+    result, source = classify(text, taxonomy, hint=hint), "rules"
+    hinted = bool(hint) and taxonomy.resolve_hint(hint or "") is not None
+    if models is not None and not hinted:
+        guess = models.category(text)
+        found = taxonomy.get(guess.code) if guess is not None else None
+        if guess is not None and found is not None and guess.confidence >= MIN_MODEL_CONFIDENCE:
+            result, source = category_result(found, guess.confidence), "model"
+    return Category(
+        code=result.code,
+        name=result.name,
+        agency=result.agency,
+        service_code=result.service_code,
+        confidence=round(result.confidence, 3),
+        source=source,  # type: ignore[arg-type]
+    )
+
+
+def not_a_complaint_score(text: str, taxonomy: Taxonomy, models: TextModels | None) -> float:
+    learned = models.noise(text) if models is not None else None
+    return round(learned if learned is not None else noise_score(text, taxonomy), 3)
+
+
 def joined_text(raws: list[RawMessage]) -> str:
     kind = (raws[0].group_key or "").split(":", 1)[0]
     separator = _JOIN_BY_GROUP.get(kind, "\n")
@@ -190,6 +218,7 @@ def build_report(
     areas: AreaIndex,
     taxonomy: Taxonomy,
     incomplete: bool = False,
+    models: TextModels | None = None,
 ) -> Normalized:
     """One report from one raw message, or from the ordered parts of one (SMS parts, albums)."""
     first = raws[0]
@@ -214,14 +243,7 @@ def build_report(
         geo_tagged, owner = placement.geo_tagged, placement.owner or channel_owner
 
     matching_text = clean_text(" ".join(p for p in (first.title, text) if p))
-    result = classify(matching_text, taxonomy, hint=first.category_hint)
-    category = Category(
-        code=result.code,
-        name=result.name,
-        agency=result.agency,
-        service_code=result.service_code,
-        confidence=round(result.confidence, 3),
-    )
+    category = categorize(matching_text, taxonomy, first.category_hint, models)
     suggestions = Suggestions()
     if not geo_tagged:
         where = " ".join(p for p in (matching_text, hint) if p)
@@ -272,7 +294,7 @@ def build_report(
         geo_tagged=geo_tagged,
         non_geo_reason=non_geo_reason,  # type: ignore[arg-type]
         category=category,
-        noise_score=round(noise_score(matching_text), 3),
+        noise_score=not_a_complaint_score(matching_text, taxonomy, models),
         suggestions=suggestions,
         owner=owner,
         status=status,  # type: ignore[arg-type]

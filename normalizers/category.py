@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from normalizers.text import normalize_for_matching
+from normalizers.text import SLANG, normalize_for_matching
 
 CONFIG_DIRECTORY = Path(__file__).resolve().parent.parent / "config"
 DEFAULT_TAXONOMY = CONFIG_DIRECTORY / "taxonomy.toml"
@@ -87,6 +87,13 @@ def _ngrams(words: list[str], max_n: int) -> Iterable[str]:
             yield " ".join(words[i : i + n])
 
 
+def _rewritten_word(phrase: str, key: str) -> bool:
+    """A one-word keyword that the slang table turns into another word ("tpi", the fish
+    auction, becomes "tapi", "but") would match that word in every message: dropped."""
+    word = phrase.strip().lower()
+    return word in SLANG and SLANG[word] == key
+
+
 class PhraseMatcher:
     """Whole-word phrase lookup over normalized text: phrase → labels with weights."""
 
@@ -95,7 +102,7 @@ class PhraseMatcher:
         self._max_words = 1
         for label, phrase in phrases:
             key = normalize_for_matching(phrase)
-            if not key:
+            if not key or _rewritten_word(phrase, key):
                 continue
             entries = self._table.setdefault(key, [])
             if all(existing != label for existing, _ in entries):
@@ -169,7 +176,7 @@ def default_taxonomy() -> Taxonomy:
     return Taxonomy.load()
 
 
-def _result(category: Category, confidence: float) -> CategoryResult:
+def category_result(category: Category, confidence: float) -> CategoryResult:
     return CategoryResult(
         category.code,
         category.name,
@@ -192,7 +199,7 @@ def classify(
     if hint:
         hinted = taxonomy.resolve_hint(hint)
         if hinted is not None:
-            return _result(hinted, HINT_CONFIDENCE)
+            return category_result(hinted, HINT_CONFIDENCE)
     scores = category_scores(normalize_for_matching(text or ""), taxonomy)
     if not scores:
         return UNKNOWN
@@ -213,7 +220,7 @@ def classify(
     category = taxonomy.get(top_code)
     if category is None:  # pragma: no cover - matcher labels come from the same list
         return UNKNOWN
-    return _result(category, confidence)
+    return category_result(category, confidence)
 
 
 _NOISE_WEIGHTS = {"greeting": 1.0, "thanks": 1.3, "spam": 1.8, "politics": 1.5}

@@ -69,6 +69,9 @@ class Category(Model):
     agency: str | None = None
     service_code: str | None = None
     confidence: float = 0.0
+    # Who answered: the keyword rules (or the channel's own label), the model learned from
+    # admins' decisions, or an admin.
+    source: Literal["rules", "model", "admin"] = "rules"
 
 
 class LocationSuggestion(Model):

@@ -225,6 +225,15 @@ class RetentionConfig(Strict):
     personal_data_days: int = Field(default=730, ge=0)
 
 
+class LearningConfig(Strict):
+    """`kanal learn` on a schedule (gateway/pipeline/learning.py)."""
+
+    # Retrain from admins' decisions this often (one replica at a time); 0: only by command.
+    retrain_every_s: float = Field(default=86400.0, ge=0)
+    # Fewer labelled reports than this: nothing is trained, the keyword rules answer.
+    min_decisions: int = Field(default=50, ge=2)
+
+
 class Settings(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -234,6 +243,7 @@ class Settings(Strict):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    learning: LearningConfig = Field(default_factory=LearningConfig)
 
     def office_names(self) -> dict[str, str]:
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}

@@ -22,6 +22,7 @@ from gateway.cli import (
     imports,
     inbox,
     ingest,
+    learn,
     person,
     purge,
     serve,
@@ -47,6 +48,7 @@ GROUPS: dict[str, ModuleType] = {
     "crm": crm,
     "purge": purge,
     "person": person,
+    "learn": learn,
 }
 
 

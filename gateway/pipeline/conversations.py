@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from connectors.base import RawMessage
+from gateway.pipeline.learning import ActiveModels
 from gateway.store import Store
 from gateway.store.schema import raw_messages, report_history, reports
 from normalizers.canonical import build_report
@@ -110,8 +111,10 @@ class Conversations:
         areas: AreaIndex,
         taxonomy: Taxonomy,
         owner_of: Callable[[RawMessage], str],
+        models: ActiveModels,
     ):
         self.store = store
+        self.models = models
         self.window_s = window_s
         self.areas = areas
         self.taxonomy = taxonomy
@@ -159,6 +162,7 @@ class Conversations:
             channel_owner=self.owner_of(message),
             areas=self.areas,
             taxonomy=self.taxonomy,
+            models=self.models.current,
         )
         for blob in normalized.blobs:
             await self.store.put_blob(blob.sha256, blob.content_type, blob.data)

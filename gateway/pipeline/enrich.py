@@ -282,6 +282,7 @@ def apply_patch(
             agency=found.agency,
             service_code=found.service_code,
             confidence=1.0,
+            source="admin",
         )
         changes["category"] = found.code
     if "description" in given:

@@ -22,6 +22,7 @@ from gateway.base.runtime import Runtime
 from gateway.pipeline import media as media_fetch
 from gateway.pipeline.chatter import greets, record_delivery, welcome
 from gateway.pipeline.conversations import Conversations
+from gateway.pipeline.learning import ActiveModels, active_models
 from gateway.pipeline.mail_threads import thread_follow_up, threads_by_email
 from gateway.store import ClaimLost, Store, StoreUnavailable
 from gateway.store.ids import new_id
@@ -71,8 +72,11 @@ class Pipeline:
         coalesce_s: float = 0.05,
         conversation_window_s: float = 120.0,
         welcome_text: str = "",
+        models: ActiveModels | None = None,
     ):
         self.store = store
+        # The text model learned from admins, swapped in place when a new one is activated.
+        self.models = models or ActiveModels()
         self.areas = areas
         self.taxonomy = taxonomy
         self.owner_of = owner_of
@@ -86,7 +90,12 @@ class Pipeline:
         self.welcome_text = welcome_text  # the answer to a greeting (chatter.py)
         # DM conversations and albums gather into one report (gateway/conversations.py).
         self.conversations = Conversations(
-            store, window_s=conversation_window_s, areas=areas, taxonomy=taxonomy, owner_of=owner_of
+            store,
+            window_s=conversation_window_s,
+            areas=areas,
+            taxonomy=taxonomy,
+            owner_of=owner_of,
+            models=self.models,
         )
         media_fetch.install(store)  # reports with linked attachments get media jobs
         self._wake = asyncio.Event()
@@ -262,6 +271,7 @@ class Pipeline:
                     channel_owner=self.owner_of(message),
                     areas=self.areas,
                     taxonomy=self.taxonomy,
+                    models=self.models.current,
                 )
                 if duplicate is not None:
                     normalized.report.suggestions.duplicate_of.append(duplicate)
@@ -381,6 +391,7 @@ class Pipeline:
                     channel_owner=self.owner_of(unique[0]),
                     areas=self.areas,
                     taxonomy=self.taxonomy,
+                    models=self.models.current,
                     incomplete=not complete or len(unique) < total,
                 )
                 created = [([r["id"] for r in rows], normalized.report, normalized.blobs)]
@@ -435,4 +446,5 @@ def make_pipeline(runtime: Runtime) -> Pipeline:
         conversation_window_s=p.conversation_window_s,
         welcome_text=runtime.settings.notify.welcome_text,
         idle_poll_s=0.25 if runtime.store.dialect == "postgresql" else 1.0,
+        models=active_models(runtime),
     )

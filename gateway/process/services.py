@@ -19,6 +19,7 @@ from gateway.intake.smtp import run_smtp
 from gateway.intake.telegram import TELEGRAM_POLLER
 from gateway.intake.twitter import TWITTER_POLLER
 from gateway.notify.worker import run_notifier
+from gateway.pipeline.learning import LEARNING_POLLER, run_model_refresh
 from gateway.pipeline.media import run_media
 from gateway.store.personal import purge
 
@@ -50,6 +51,7 @@ POLLERS: tuple[Poller, ...] = (
     FEEDS_POLLER,
     CRM_STATUS_POLLER,
     RETENTION_POLLER,
+    LEARNING_POLLER,  # `kanal learn` every learning.retrain_every_s
 )
 
 
@@ -71,4 +73,6 @@ SERVICES: tuple[Service, ...] = (
     Service("crm_dispatcher", run_dispatcher, in_poll=True),
     Service("media", run_media, in_poll=True),
     Service("notify", run_notifier, in_poll=True),
+    # Each process picks up a newly activated text model within a minute.
+    Service("model_refresh", run_model_refresh, in_poll=True),
 )

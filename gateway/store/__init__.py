@@ -14,24 +14,27 @@ from gateway.store.engine import (
     sqlite_path,
 )
 from gateway.store.inbox import ClaimLost, InboxStore, InboxWriter, NewRaw, StoredRaw
+from gateway.store.learning import LabelledReport, LearningStore, StoredModel
 from gateway.store.leases import LeaseStore
 from gateway.store.reports import StaleVersion, decode_cursor, encode_cursor, group_key_of
 from gateway.store.scope import scope_condition, scope_contains
 from gateway.store.tokens import TokenStore
 
 
-class Store(InboxStore, TokenStore, LeaseStore):
-    """One per process: the inbox, reports, tokens and leases over one engine."""
+class Store(InboxStore, TokenStore, LeaseStore, LearningStore):
+    """One per process: the inbox, reports, tokens, leases and learning over one engine."""
 
 
 __all__ = [
     "MIGRATION_LOCK",
     "ClaimLost",
     "InboxWriter",
+    "LabelledReport",
     "NewRaw",
     "StaleVersion",
     "Store",
     "StoreUnavailable",
+    "StoredModel",
     "StoredRaw",
     "async_url",
     "decode_cursor",

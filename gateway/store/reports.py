@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from gateway.store.engine import StoreEngine
+from gateway.store.learning import record_decisions_sync
 from gateway.store.schema import (
     attachments,
     outbound,
@@ -225,6 +226,7 @@ class ReportStore(StoreEngine):
         if result.rowcount != 1:
             return False, False
         _insert_history(conn, [(report.id, e) for e in new_entries])
+        record_decisions_sync(conn, report, new_entries)
         return True, self._run_hooks(conn, [report])
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -254,3 +255,42 @@ Index("ix_reports_attention_owner", reports.c.attention, reports.c.owner)
 
 # --- revision 0006 -------------------------------------------------------------------------
 users.append_column(Column("last_sign_in_at", UTCDateTime(), nullable=True))
+
+# Every admin decision with the text it was made on: the labelled examples `kanal learn`
+# trains on (gateway/store/learning.py writes them, in the transaction of the change).
+decisions = Table(
+    "decisions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("report_id", String(26), nullable=False),
+    # category | location | rejection | handover | reopened | submitted
+    Column("kind", String(16), nullable=False),
+    Column("label", String(80), nullable=False),  # category code, kelurahan code, reason, owner
+    Column("detail", String(16), nullable=True),  # category: "set" or "kept"
+    Column("text", Text, nullable=False),
+    Column("channel", String(32), nullable=False),
+    Column("by", String(128), nullable=False),
+    Column("decided_at", UTCDateTime(), nullable=False),
+    Index("ix_decisions_kind_id", "kind", "id"),
+    Index("ix_decisions_report", "report_id"),
+)
+
+# Text models trained by `kanal learn`; the active one is the latest activated.
+text_models = Table(
+    "text_models",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("trained_at", UTCDateTime(), nullable=False),
+    Column("trained_on", Integer, nullable=False),  # decisions (reports) it learned from
+    Column("last_decision_id", BigInteger, nullable=False),  # newest decision it could see
+    Column("evaluated_on", Integer, nullable=False),
+    Column("category_accuracy", Float, nullable=True),
+    Column("noise_accuracy", Float, nullable=True),
+    Column("activated_at", UTCDateTime(), nullable=True),
+    Column("data", LargeBinary, nullable=False),
+    Index("ix_text_models_activated", "activated_at"),
+)

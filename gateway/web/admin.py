@@ -34,7 +34,7 @@ from gateway.web.sessions import (
     render,
     require_user,
 )
-from gateway.web.stats import owner_condition, report_counts, scoped_stats
+from gateway.web.stats import active_model, owner_condition, report_counts, scoped_stats
 from normalizers.geocode import Geocoder
 from normalizers.report import Report
 
@@ -446,6 +446,7 @@ class AdminPages:
         person = await self.person(request)
         scope = person.scope
         stats = await scoped_stats(self.store, scope)
+        stats["model"] = await active_model(self.store)
         now = self.store.clock()
         days = 14
         since = now - timedelta(days=days)
@@ -539,6 +540,9 @@ class AdminPages:
             geo_total=geo_total,
             statuses=STATUS_LABELS,
             channel_labels=CHANNEL_LABELS,
+            model_trained=_wib(datetime.fromisoformat(stats["model"]["trained_at"]))
+            if stats["model"]
+            else "—",
         )
 
 

@@ -34,7 +34,7 @@ from gateway.web.openapi import (
     document,
     query_names,
 )
-from gateway.web.stats import scoped_stats
+from gateway.web.stats import active_model, scoped_stats
 from normalizers.geocode import Geocoder
 from normalizers.report import Report, Reporter
 
@@ -172,7 +172,8 @@ class AdminApi:
     async def stats(self, request: web.Request) -> web.Response:
         principal = request[PRINCIPAL]
         self.require(principal, READ_ROLES)
-        stats = Stats.model_validate(await scoped_stats(self.store, principal.scope))
+        counts = await scoped_stats(self.store, principal.scope)
+        stats = Stats.model_validate({**counts, "model": await active_model(self.store)})
         return web.json_response(stats.model_dump(mode="json"))
 
     async def inbox(self, request: web.Request) -> web.Response:

@@ -110,12 +110,25 @@ class ReportPage(Out):
     next_cursor: str | None
 
 
+class ActiveModel(Out):
+    """The text model learned from admins' decisions that categorizes new reports."""
+
+    id: int
+    trained_at: datetime
+    trained_on: int  # labelled reports it learned from
+    evaluated_on: int  # the most recent labelled reports it was measured on
+    category_accuracy: float | None
+    noise_accuracy: float | None
+    activated_at: datetime | None
+
+
 class Stats(Out):
     by_channel: dict[str, int]
     by_status: dict[str, int]
     by_owner: dict[str, int]
     oldest_waiting: dict[str, datetime]
     by_geo: dict[str, int]
+    model: ActiveModel | None = None  # null: the keyword rules alone categorize
 
 
 class InboxItem(Out):

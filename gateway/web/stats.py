@@ -179,3 +179,10 @@ async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
             if at is not None
         }
     return out
+
+
+async def active_model(store: Store) -> dict[str, Any] | None:
+    """The text model categorizing new reports (the same for every scope: it learned from
+    all admins); None while the keyword rules alone answer."""
+    active = await store.active_text_model()
+    return active.as_dict() if active else None
