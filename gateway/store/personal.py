@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from gateway.store.engine import sqlite_path
 from gateway.store.schema import (
     attachments,
+    decisions,
     media_jobs,
     outbound,
     raw_messages,
@@ -56,13 +57,15 @@ class Erased:
     follow_ups: int = 0
     outbound: int = 0
     media_jobs: int = 0
+    decisions: int = 0
     report_ids: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"{self.reports} reports made anonymous, {self.raw_messages} raw messages "
             f"(payloads and headers), {self.attachments} attachments, {self.follow_ups} "
-            f"follow-ups, {self.outbound} messages to citizens, {self.media_jobs} media jobs"
+            f"follow-ups, {self.outbound} messages to citizens, {self.media_jobs} media jobs, "
+            f"{self.decisions} admin decisions (with their texts)"
         )
 
 
@@ -392,6 +395,10 @@ def erase_reports(
             ).rowcount
             erased.media_jobs += conn.execute(
                 delete(media_jobs).where(media_jobs.c.report_id == report_id)
+            ).rowcount
+            # Admins' decisions keep the text they were made on (for `kanal learn`).
+            erased.decisions += conn.execute(
+                delete(decisions).where(decisions.c.report_id == report_id)
             ).rowcount
             erased.reports += 1
             erased.report_ids.append(report_id)

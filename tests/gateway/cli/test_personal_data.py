@@ -1,4 +1,4 @@
-"""Personal data under UU PDP 27/2022 (CONTRACT §2, §3): `kanal purge` erases the personal
+"""Personal data under UU PDP 27/2022: `kanal purge` erases the personal
 data of reports closed longer ago than `[retention] personal_data_days` from the database
 files, statistics unchanged; `kanal person export|erase` answer a citizen's request."""
 
@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from gateway import cli
 from gateway.store.personal import purge
-from gateway.store.schema import attachments, outbound
+from gateway.store.schema import attachments, decisions, outbound
 from normalizers.report import Attachment, HistoryEntry
 from tests.conftest import SECRETS
 from tests.connectors.signing import kanal_sign
@@ -100,6 +100,20 @@ async def test_nothing_personal_survives_a_purge_and_an_erase_in_the_database_fi
                     state="sent",
                     attempts=1,
                     created_at=k.store.clock(),
+                )
+            )
+            # An admin's decision, kept with the text it was made on (what `kanal learn`
+            # trains on): personal too.
+            await conn.execute(
+                decisions.insert().values(
+                    report_id=report_id,
+                    kind="category",
+                    label="banjir",
+                    detail="set",
+                    text=f"{text} ({phone})",
+                    channel="sms",
+                    by="admin:ana",
+                    decided_at=k.store.clock(),
                 )
             )
     stats_before = await (
