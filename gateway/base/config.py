@@ -405,7 +405,7 @@ def _apply_environment(
             problems.append(f"{name}: not a configuration key (KANAL_<SECTION>__<KEY>)")
             continue
         value: Any = raw
-        if raw[:1] in "[{":
+        if raw.startswith(("[", "{")):
             try:
                 value = json.loads(raw)
             except ValueError as exc:

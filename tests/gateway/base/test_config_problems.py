@@ -80,6 +80,13 @@ def test_booleans_from_the_environment_say_true_or_false_and_are_named_when_not(
     assert found == ["KANAL_CHANNELS__JAKI__ENABLED: must be true or false, not 'yes'"]
 
 
+def test_an_empty_environment_value_is_an_empty_string_not_json(tmp_path):
+    path = tmp_path / "kanal.toml"
+    path.write_text("")
+    loaded = load_config(str(path), environ={"KANAL_SERVER__SMTP": ""})  # the listener off
+    assert loaded.settings.server.smtp == ""
+
+
 def test_a_problem_from_the_environment_names_its_variable(tmp_path):
     found = problems(
         tmp_path,
