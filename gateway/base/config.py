@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import secrets as secrets_module
 import tomllib
 from collections.abc import Mapping
@@ -20,7 +19,15 @@ from pydantic import BaseModel, Field, ValidationError, create_model, field_vali
 
 from connectors import BY_SECTION
 from connectors.base import Secrets
-from connectors.spec import ConnectorConfig, Strict, parse_host_port, read_secret
+from connectors.spec import ConnectorConfig, Strict, read_secret
+from gateway.base.config_values import (
+    email_problem,
+    host_port_problem,
+    host_problem,
+    network_problem,
+    strict_booleans,
+    url_problem,
+)
 from gateway.store.private_files import create_private_file
 
 log = logging.getLogger("kanal.config")
@@ -98,22 +105,31 @@ class ServerConfig(Strict):
     @field_validator("http")
     @classmethod
     def _host_port(cls, value: str) -> str:
-        parse_host_port(value)
+        if (problem := host_port_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("smtp")
     @classmethod
     def _optional_host_port(cls, value: str) -> str:
-        if value:
-            parse_host_port(value)
+        if value and (problem := host_port_problem(value)) is not None:
+            raise ValueError(problem)
         return value
 
     @field_validator("public_url")
     @classmethod
     def _url(cls, value: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", value):
-            raise ValueError("must be an http:// or https:// URL")
+        if (problem := url_problem(value)) is not None:
+            raise ValueError(problem)
         return value.rstrip("/")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        found = [problem for net in value if (problem := network_problem(net)) is not None]
+        if found:
+            raise ValueError("; ".join(found))
+        return value
 
 
 class DatabaseConfig(Strict):
@@ -319,15 +335,13 @@ def load_config(path: str | None = None, environ: Mapping[str, str] | None = Non
     if embedded:
         secrets_file = Path("var/secrets.toml")
         data = _embedded_defaults(secrets_file)
-    problems += _apply_environment(data, env)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as exc:
-        problems += [f"{_loc(err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise ConfigError(problems) from None
-    problems += _semantic_problems(settings)
+    from_environment: dict[str, str] = {}
+    problems += _apply_environment(data, env, from_environment)
+    problems += strict_booleans(Settings, data, from_environment)
+    settings, invalid = _validated(data)
+    problems += invalid + _address_problems(settings) + _semantic_problems(settings)
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError([_named(problem, from_environment) for problem in problems])
     loaded = LoadedConfig(settings, chosen or "built-in defaults", embedded, secrets_file)
     loaded.inline_secret_paths = inline
     loaded.warnings += [
@@ -351,6 +365,41 @@ def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(part) for part in loc) or "(root)"
 
 
+def _validated(data: dict[str, Any]) -> tuple[Settings, list[str]]:
+    """The settings, with every section (every connector, every office) that does not
+    validate reported and left at its defaults, so the others are still checked."""
+    problems: list[str] = []
+    for _ in range(3):  # the second pass has nothing left to refuse
+        try:
+            return Settings.model_validate(data), problems
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append(f"{_loc(err['loc'])}: {err['msg'].removeprefix('Value error, ')}")
+                _drop(data, err["loc"])
+    return Settings(), problems
+
+
+def _drop(data: dict[str, Any], loc: tuple[Any, ...]) -> None:
+    section = str(loc[0]) if loc else ""
+    table = data.get(section)
+    if section in ("channels", "offices") and len(loc) > 1 and isinstance(table, dict):
+        table.pop(str(loc[1]), None)
+    else:
+        data.pop(section, None)
+
+
+def _named(problem: str, from_environment: Mapping[str, str]) -> str:
+    """A problem with a value from the environment names the variable that gave it."""
+    path, sep, message = problem.partition(": ")
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        variable = from_environment.get(".".join(parts[:end]))
+        if variable is not None and sep:
+            where = f" ({path})" if end < len(parts) else ""
+            return f"{variable}{where}: {message}"
+    return problem
+
+
 def _inline_secret_paths(data: dict[str, Any]) -> list[str]:
     found = []
     for name, section in (data.get("channels") or {}).items():
@@ -365,8 +414,13 @@ def _inline_secret_paths(data: dict[str, Any]) -> list[str]:
     return found
 
 
-def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str]:
+def _apply_environment(
+    data: dict[str, Any], env: Mapping[str, str], origins: dict[str, str] | None = None
+) -> list[str]:
+    """Lay `KANAL_<SECTION>__<KEY>` values over the file's; `origins` learns which key path
+    each variable set, so a problem with it can name the variable."""
     problems = []
+    origins = {} if origins is None else origins
     for name, raw in sorted(env.items()):
         if not name.startswith("KANAL_") or name in ("KANAL_CONFIG", "KANAL_DATABASE_URL"):
             continue
@@ -375,7 +429,7 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str
             problems.append(f"{name}: not a configuration key (KANAL_<SECTION>__<KEY>)")
             continue
         value: Any = raw
-        if raw[:1] in "[{":
+        if raw.startswith(("[", "{")):
             try:
                 value = json.loads(raw)
             except ValueError as exc:
@@ -389,8 +443,10 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> list[str
                 break
         else:
             target[parts[-1]] = value
+            origins[".".join(parts)] = name
     if env.get("KANAL_DATABASE_URL"):
         data.setdefault("database", {})["url"] = env["KANAL_DATABASE_URL"]
+        origins["database.url"] = "KANAL_DATABASE_URL"
     return problems
 
 
@@ -408,6 +464,31 @@ def area_problem(owner: str) -> str | None:
         "kelurahan": index.by_kelurahan_code,
     }
     return None if lookup[kind](code) is not None else f"no {kind} with code {code}"
+
+
+def _address_problems(settings: Settings) -> list[str]:
+    """Addresses that are not addresses: URLs, e-mail addresses, hosts and host:port."""
+    found: list[tuple[str, str | None]] = []
+    if settings.crm.endpoint:
+        found.append(("crm.endpoint", url_problem(settings.crm.endpoint)))
+    for name in SECTION_NAMES:
+        for key, value in settings.connector(name):
+            where = f"channels.{name}.{key}"
+            if not value:
+                continue
+            if key.endswith(("_url", "_endpoint")):
+                found.append((where, url_problem(value)))
+            elif key == "feeds":
+                found += [(f"{where}.{i}", url_problem(url)) for i, url in enumerate(value)]
+            elif key == "recipients":
+                found += [(f"{where}.{i}", email_problem(to)) for i, to in enumerate(value)]
+            elif key == "from_address":
+                found.append((where, email_problem(value)))
+            elif key == "imap_host":
+                found.append((where, host_problem(value)))
+            elif key == "smtp_relay":
+                found.append((where, host_port_problem(value)))
+    return [f"{where}: {problem}" for where, problem in found if problem is not None]
 
 
 def _semantic_problems(settings: Settings) -> list[str]:
@@ -441,8 +522,6 @@ def _semantic_problems(settings: Settings) -> list[str]:
     if settings.crm.mode == "open311":
         if not settings.crm.endpoint:
             problems.append("crm.endpoint: required when crm.mode = 'open311'")
-        elif not re.match(r"^https?://", settings.crm.endpoint):
-            problems.append("crm.endpoint: must be an http:// or https:// URL")
         if not (settings.crm.api_key or settings.crm.api_key_file):
             problems.append("crm.api_key: required when crm.mode = 'open311' (or api_key_file)")
     if settings.notify.claim_ttl_s <= settings.notify.timeout_s:
@@ -460,8 +539,13 @@ def _semantic_problems(settings: Settings) -> list[str]:
 
 
 def _embedded_defaults(secrets_file: Path) -> dict[str, Any]:
-    """The no-configuration default: SQLite under ./var, four connectors with random secrets."""
+    """The no-configuration default: SQLite under ./var, four connectors with random secrets.
+
+    The secrets are drawn once into `secrets_file` and each also written alone to
+    `var/secrets/<connector>`, which the default reads as `secret_file`: the same keys in a
+    kanal.toml (config/kanal.default.toml is this default as a file) keep them working."""
     stored: dict[str, Any] = {}
+    secrets_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # var/, private
     if secrets_file.exists():
         stored = tomllib.loads(secrets_file.read_text(encoding="utf-8"))
     channels: dict[str, Any] = {}
@@ -474,15 +558,24 @@ def _embedded_defaults(secrets_file: Path) -> dict[str, Any]:
                 secret = secrets_module.token_urlsafe(32)
                 stored[name] = {"secret": secret}
                 changed = True
-            section["secret"] = secret
+            alone = secrets_file.parent / "secrets" / name
+            _write_private(alone, secret + "\n")
+            section["secret_file"] = alone.as_posix()
         channels[name] = section
     channels["email"]["recipients"] = ["pengaduan@localhost"]
     if changed:
-        create_private_file(secrets_file)
         lines = ["# Generated by kanal on first start: the embedded default's webhook secrets."]
         for name in EMBEDDED_CONNECTORS:
             if name in stored:
                 lines += [f"[{name}]", f'secret = "{stored[name]["secret"]}"', ""]
-        secrets_file.write_text("\n".join(lines), encoding="utf-8")
-        secrets_file.chmod(0o600)
+        _write_private(secrets_file, "\n".join(lines))
     return {"database": {"url": "sqlite:///var/kanal.db"}, "channels": channels}
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a 0600 file, unless it already says exactly that."""
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    create_private_file(path)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)

@@ -4,6 +4,7 @@ the length of one command, and the check of a scope given on the command line.""
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -45,3 +46,22 @@ async def with_store(loaded: LoadedConfig, work: Callable[[Any], Awaitable[int]]
         return await work(store)
     finally:
         await store.close()
+
+
+def outcome_summary(stored: int, duplicates: int, outcomes: Counter[str]) -> str:
+    """What `import mbox` and `ingest` stored and what became of it, as the store says
+    (InboxStore.outcomes): each stored message counted once, under one outcome."""
+    parts = [f"{outcomes['report']} new reports"]
+    if outcomes["joined"]:
+        parts.append(f"{outcomes['joined']} added to a report (follow-ups, conversations)")
+    for key, count in sorted(outcomes.items()):
+        if key.startswith("rejected:") and count:
+            reason = key.partition(":")[2]
+            why = " (bounces, auto-replies, mailing lists)" if reason == "automated" else ""
+            parts.append(f"{count} rejected as {reason}{why}")
+    parts.append(f"{outcomes['failed']} kept in the inbox as failed")
+    if outcomes["ignored"]:
+        parts.append(f"{outcomes['ignored']} ignored (edits and deletions of earlier messages)")
+    if outcomes["waiting"]:
+        parts.append(f"{outcomes['waiting']} not normalized yet")
+    return f"stored {stored}, duplicates {duplicates}: " + ", ".join(parts)

@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.base.config import LoadedConfig
 from gateway.base.runtime import build_runtime
-from gateway.cli.common import UsageError
+from gateway.cli.common import UsageError, outcome_summary
 from gateway.intake.mbox import import_mbox
 from gateway.pipeline.worker import make_pipeline
 
@@ -32,13 +32,11 @@ async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     await runtime.store.migrate()
     try:
         summary = await import_mbox(runtime, path)
-        reports = await make_pipeline(runtime).drain()
+        await make_pipeline(runtime).drain()
+        outcomes = await runtime.store.outcomes(summary["stored"])
     finally:
         await runtime.store.close()
-    reasons = ", ".join(f"{n} {why}" for why, n in summary["reasons"].most_common())
-    print(
-        f"imported {summary['imported']}, duplicates {summary['duplicates']}, "
-        f"rejected {summary['rejected']}" + (f" ({reasons})" if reasons else "")
-    )
-    print(f"{reports} messages normalized (reports, follow-ups, automated mail rejected)")
+    print(outcome_summary(len(summary["stored"]), summary["duplicates"], outcomes))
+    for why, count in summary["failed"].most_common():
+        print(f"  kept as failed: {count} {why}")
     return 0

@@ -12,13 +12,15 @@ from typing import Any
 
 from connectors import BY_NAME
 from connectors.base import ConnectorError, WireRequest
+from connectors.spec import Connector
 from gateway.base.config import LoadedConfig
 from gateway.base.registry import build_webhook_connector
 from gateway.base.runtime import Runtime, build_runtime
-from gateway.cli.common import UsageError, config_arg
+from gateway.cli.common import UsageError, config_arg, outcome_summary
 from gateway.intake.mbox import ingest_eml
 from gateway.intake.webhooks import ingest_wire
 from gateway.pipeline.worker import make_pipeline
+from gateway.store.inbox import StoredRaw
 
 
 def add_parsers(sub: Any) -> None:
@@ -34,48 +36,54 @@ async def run(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         raise UsageError(f"--connector: one of {', '.join(sorted(names))}")
     runtime = build_runtime(loaded)
     await runtime.store.migrate()
-    summary = {"stored": 0, "duplicate": 0, "rejected": 0}
+    stored_ids: list[str] = []
+    duplicates = 0
+    unreadable = 0  # payloads kept in the inbox as failed before any message was read
     try:
         for file in args.files:
             body = await asyncio.to_thread(Path(file).read_bytes)
             if args.connector in FILE_INGESTERS:
-                created = await FILE_INGESTERS[args.connector](runtime, body, file)
-                summary["stored" if created else "duplicate"] += 1
-                continue
-            spec = BY_NAME[args.connector]
-            connector = build_webhook_connector(loaded, spec)
-            path = spec.webhook
-            wire = WireRequest(
-                method="POST",
-                url=f"{loaded.settings.server.public_url}/webhooks/{path}",
-                path=f"/webhooks/{path}",
-                query=(),
-                headers={"content-type": _guess_type(body)},
-                body=body,
-                remote="import",
-            )
-            try:
-                _, stored = await ingest_wire(
-                    runtime, connector, wire, intake="import", verify=False
-                )
-            except ConnectorError as exc:
-                summary["rejected"] += 1
-                print(f"{file}: {exc}", file=sys.stderr)
-                continue
-            for item in stored:
-                summary["stored" if item.created else "duplicate"] += 1
+                stored = [await FILE_INGESTERS[args.connector](runtime, body, file)]
+            else:
+                try:
+                    stored = await _replay(runtime, loaded, BY_NAME[args.connector], body)
+                except ConnectorError as exc:
+                    unreadable += 1
+                    print(f"{file}: kept in the inbox as failed: {exc}", file=sys.stderr)
+                    continue
+            stored_ids += [item.id for item in stored if item.created]
+            duplicates += sum(1 for item in stored if not item.created)
         await make_pipeline(runtime).drain()
+        outcomes = await runtime.store.outcomes(stored_ids)
     finally:
         await runtime.store.close()
-    print(
-        f"stored {summary['stored']}, duplicates {summary['duplicate']}, "
-        f"rejected {summary['rejected']}"
+    outcomes["failed"] += unreadable
+    print(outcome_summary(len(stored_ids) + unreadable, duplicates, outcomes))
+    return 0 if outcomes["failed"] == 0 else 1
+
+
+async def _replay(
+    runtime: Runtime, loaded: LoadedConfig, spec: Connector, body: bytes
+) -> list[StoredRaw]:
+    path = spec.webhook
+    wire = WireRequest(
+        method="POST",
+        url=f"{loaded.settings.server.public_url}/webhooks/{path}",
+        path=f"/webhooks/{path}",
+        query=(),
+        headers={"content-type": _guess_type(body)},
+        body=body,
+        remote="import",
     )
-    return 0 if summary["rejected"] == 0 else 1
+    connector = build_webhook_connector(loaded, spec)
+    _, stored = await ingest_wire(runtime, connector, wire, intake="import", verify=False)
+    return stored
 
 
 # Connectors whose captures are not HTTP bodies (e-mail .eml): name → async ingest function.
-FILE_INGESTERS: dict[str, Callable[[Runtime, bytes, str], Awaitable[bool]]] = {"email": ingest_eml}
+FILE_INGESTERS: dict[str, Callable[[Runtime, bytes, str], Awaitable[StoredRaw]]] = {
+    "email": ingest_eml
+}
 
 
 def _guess_type(body: bytes) -> str:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from gateway.base.runtime import Runtime
 from gateway.intake.mail import MailEnvelope, PreparedMail, prepare_mail, store_mail
+from gateway.store.inbox import StoredRaw
 
 BATCH = 100  # messages per group commit
 
@@ -55,18 +56,14 @@ class Progress:
 async def import_mbox(
     runtime: Runtime, path: Path, *, progress: Progress | None = None
 ) -> dict[str, Any]:
-    """Store every message of an mbox file; returns counts and rejection reasons."""
+    """Store every message of an mbox file; returns the ids stored anew, the number of
+    duplicates, and why the messages kept as failed could not be read."""
     box = mailbox.mbox(path, create=False)
     try:
         keys = list(box.iterkeys())  # offsets only: messages are read one at a time
         progress = progress or Progress(len(keys))
         progress.total = len(keys)
-        summary: dict[str, Any] = {
-            "imported": 0,
-            "duplicates": 0,
-            "rejected": 0,
-            "reasons": Counter(),
-        }
+        summary: dict[str, Any] = {"stored": [], "duplicates": 0, "failed": Counter()}
         batch: list[PreparedMail] = []
         done = 0
         for number, key in enumerate(keys, 1):
@@ -99,21 +96,19 @@ async def _flush(runtime: Runtime, batch: list[PreparedMail], summary: dict[str,
         return 0
     stored = await store_mail(runtime, batch)
     for item, prepared in zip(stored, batch, strict=True):
-        if prepared.malformed:
-            # Kept as a failed raw message (see /api/v1/inbox), but not a report.
-            summary["rejected"] += 1
-            summary["reasons"][prepared.malformed] += 1
-        elif item.created:
-            summary["imported"] += 1
-        else:
+        if not item.created:
             summary["duplicates"] += 1
+            continue
+        summary["stored"].append(item.id)
+        if prepared.malformed:  # kept as a failed raw message (see /api/v1/inbox)
+            summary["failed"][prepared.malformed] += 1
     count = len(batch)
     batch.clear()
     return count
 
 
-async def ingest_eml(runtime: Runtime, body: bytes, filename: str) -> bool:
-    """`kanal ingest --connector email FILE.eml`: one message; True when stored anew."""
+async def ingest_eml(runtime: Runtime, body: bytes, filename: str) -> StoredRaw:
+    """`kanal ingest --connector email FILE.eml`: one message, stored (or found stored)."""
     prepared = prepare_mail(
         body,
         MailEnvelope(
@@ -125,4 +120,4 @@ async def ingest_eml(runtime: Runtime, body: bytes, filename: str) -> bool:
         ),
     )
     [stored] = await store_mail(runtime, [prepared])
-    return stored.created
+    return stored

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from gateway.base.config import parse_host_port
+from connectors.spec import parse_host_port
 from gateway.base.runtime import ComponentState, Runtime
 from gateway.intake.mail import MailEnvelope, prepare_mail, store_mail
 

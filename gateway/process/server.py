@@ -10,7 +10,8 @@ import signal
 
 from aiohttp import web
 
-from gateway.base.config import LoadedConfig, parse_host_port
+from connectors.spec import parse_host_port
+from gateway.base.config import LoadedConfig
 from gateway.base.replica import claim_identity
 from gateway.base.runtime import build_runtime
 from gateway.pipeline.worker import make_pipeline

@@ -9,6 +9,7 @@ import functools
 import json
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +35,7 @@ from gateway.store.ids import new_ticket
 from gateway.store.reports import ReportStore, group_key_of
 from gateway.store.schema import (
     raw_messages,
+    reports,
 )
 from normalizers.report import Report
 
@@ -555,6 +557,35 @@ class InboxStore(ReportStore):
                 .first()
             )
         return dict(row) if row else None
+
+    async def outcomes(self, raw_ids: Sequence[str]) -> Counter[str]:
+        """What became of these raw messages, counted: `report` (a new report),
+        `rejected:<reason>` (a new report kanal rejected, e.g. a bounce: automated),
+        `joined` (added to another report: a follow-up, a part of a conversation),
+        `failed` (kept in the inbox), `ignored` (edits, unsends), `waiting` (not yet done)."""
+        found: Counter[str] = Counter()
+        for start in range(0, len(raw_ids), 500):
+            stmt = (
+                select(raw_messages.c.state, reports.c.status, reports.c.doc)
+                .select_from(
+                    raw_messages.outerjoin(reports, reports.c.raw_message_id == raw_messages.c.id)
+                )
+                .where(raw_messages.c.id.in_(list(raw_ids[start : start + 500])))
+            )
+            async with self.read() as conn:
+                for state, status, doc in (await conn.execute(stmt)).all():
+                    if state in ("failed", "ignored"):
+                        found[state] += 1
+                    elif state != "done":
+                        found["waiting"] += 1
+                    elif status is None:
+                        found["joined"] += 1
+                    elif status == "rejected":
+                        reason = (json.loads(doc).get("rejection") or {}).get("reason")
+                        found[f"rejected:{reason or 'unknown'}"] += 1
+                    else:
+                        found["report"] += 1
+        return found
 
     async def count_raw(self, state: str | None = None) -> int:
         stmt = select(func.count()).select_from(raw_messages)

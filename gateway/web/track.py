@@ -98,6 +98,10 @@ def render_report(ticket: str, report: Report, changes: list[tuple[datetime, str
     for at, status in changes:
         if status not in STATUS_VIEW:
             continue  # internal events (joined, follow_up, unsent, attachment…) are not statuses
+        if status == "received":
+            # One "received" time on the page: when the citizen sent it (received_at), not
+            # also the moment kanal recorded it, which may be minutes or days apart.
+            at = report.received_at
         step_label = STATUS_VIEW[status][0]
         if step_label != last_label:  # retries and internal steps collapse into one line
             steps.append(Step(format_date(at), step_label))

@@ -197,8 +197,17 @@ def test_ingest_replays_a_captured_payload_without_signature_checks(tmp_path):
     capture.write_bytes(fixture("jaki", "geo_with_photos.json"))
     result = kanal("ingest", "--connector", "jaki", str(capture), str(capture), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "stored 1, duplicates 1" in result.stdout
+    assert result.stdout.startswith("stored 1, duplicates 1: 1 new reports, 0 kept in")
     assert kanal("ingest", "--connector", "nope", str(capture), cwd=tmp_path).returncode == 2
+
+
+def test_ingest_counts_an_unreadable_payload_as_kept_in_the_inbox_not_rejected(tmp_path):
+    (tmp_path / "broken.json").write_text('{"id": "no-text"')
+    result = kanal("ingest", "--connector", "jaki", "broken.json", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout == "stored 1, duplicates 0: 0 new reports, 1 kept in the inbox as failed\n"
+    assert "broken.json: kept in the inbox as failed:" in result.stderr
+    assert "reject" not in result.stdout + result.stderr
 
 
 def test_db_upgrade_is_idempotent(tmp_path):

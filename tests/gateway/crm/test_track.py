@@ -138,3 +138,31 @@ def test_internal_events_never_show_on_the_citizens_page():
     for internal in ("joined", "unsent", "follow_up", "attachment"):
         assert internal not in html
     assert "Sedang dilengkapi petugas" in html
+
+
+def test_the_page_shows_one_received_time_the_citizens_labelled_as_such():
+    from datetime import UTC, datetime
+
+    from gateway.web.track import render_report
+    from normalizers.report import Report
+
+    sent = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)  # 08.00 WIB: when the citizen sent it
+    recorded = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)  # 12.30 WIB: when kanal got it
+    report = Report(
+        id="r",
+        ticket="KNL-AAAA-BBBB",
+        channel="jaki",
+        connector="jaki",
+        intake="webhook",
+        external_id="JAKI-1",
+        received_at=sent,
+        owner="province",
+        status="pending_enrichment",
+    )
+    html = render_report(
+        "KNL-AAAA-BBBB", report, [(recorded, "received"), (recorded, "pending_enrichment")]
+    )
+    assert "<dt>Diterima</dt><dd>27 November 2026, 08.00 WIB" in html
+    assert "(saat Anda mengirim laporan)" in html
+    assert "27 November 2026, 08.00 WIB — Diterima" in html  # the history agrees
+    assert html.count("12.30 WIB") == 2  # the next step, and the last update

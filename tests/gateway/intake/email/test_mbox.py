@@ -46,10 +46,14 @@ async def test_an_mbox_backfill_imports_dedupes_threads_and_summarises(tmp_path,
     )
     done = kanal("import", "mbox", str(path), "--config", str(config), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "imported 5, duplicates 1, rejected 0" in done.stdout
+    assert done.stdout.splitlines()[0] == (
+        "stored 5, duplicates 1: 3 new reports, 1 added to a report (follow-ups, "
+        "conversations), 1 rejected as automated (bounces, auto-replies, mailing lists), "
+        "0 kept in the inbox as failed"
+    )  # the auto-reply is stored and rejected, counted once
     assert "imported 6/6 (100%)" in done.stderr  # not a terminal: plain progress lines
     again = kanal("import", "mbox", str(path), "--config", str(config), cwd=tmp_path)
-    assert "imported 0, duplicates 6, rejected 0" in again.stdout
+    assert again.stdout.startswith("stored 0, duplicates 6: 0 new reports, 0 kept in the")
 
     k = await make_kanal(extra=email_toml())
     rows = await raw_rows(k.store)
@@ -62,7 +66,7 @@ async def test_an_mbox_backfill_imports_dedupes_threads_and_summarises(tmp_path,
     assert reports["m2@example.id"].received_at == datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
-async def test_an_mbox_with_an_empty_message_reports_it_as_rejected(mail_kanal, tmp_path):
+async def test_an_mbox_with_an_empty_message_keeps_it_in_the_inbox_as_failed(mail_kanal, tmp_path):
     k = await mail_kanal(smtp=False)
     path = tmp_path / "x.mbox"
     path.write_bytes(
@@ -72,10 +76,36 @@ async def test_an_mbox_with_an_empty_message_reports_it_as_rejected(mail_kanal, 
     )
     out = io.StringIO()
     summary = await import_mbox(k.runtime, path, progress=Progress(0, stream=out))
-    assert (summary["imported"], summary["rejected"]) == (1, 1)
-    assert summary["reasons"] == {"empty e-mail message": 1}
+    assert (len(summary["stored"]), summary["duplicates"]) == (2, 0)
+    assert summary["failed"] == {"empty e-mail message": 1}
     states = sorted(r["state"] for r in await raw_rows(k.store))
     assert states == ["failed", "new"]  # the empty one stays on record, visible in the inbox
+
+
+def test_a_bounce_and_an_unreadable_message_are_each_counted_once_as_what_they_became(tmp_path):
+    config = write_config(tmp_path, f"sqlite:///{tmp_path}/kanal.db", email_toml())
+    bounce = message(
+        "bounce",
+        subject="Undelivered Mail Returned to Sender",
+        headers="Auto-Submitted: auto-replied\r\nContent-Type: multipart/report\r\n",
+    )
+    path = tmp_path / "arsip.mbox"
+    path.write_bytes(
+        b"From a@b Fri Nov 27 08:00:00 2026\n"
+        + message("ok").replace(b"\r\n", b"\n")
+        + b"\nFrom m@d Fri Nov 27 08:00:00 2026\n"
+        + bounce.replace(b"\r\n", b"\n")
+        + b"\nFrom c@d Fri Nov 27 08:00:00 2026\n"
+    )
+    done = kanal("import", "mbox", str(path), "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    first, *rest = done.stdout.splitlines()
+    assert first == (
+        "stored 3, duplicates 0: 1 new reports, 1 rejected as automated (bounces, "
+        "auto-replies, mailing lists), 1 kept in the inbox as failed"
+    )
+    assert rest == ["  kept as failed: 1 empty e-mail message"]
+    assert "rejected as automated" not in first.partition("kept")[2]
 
 
 def test_the_progress_bar_redraws_one_line_on_a_terminal():
@@ -98,11 +128,11 @@ async def test_kanal_ingest_replays_an_eml_file(tmp_path, make_kanal):
     eml.write_bytes(message("eml-1"))
     first = kanal("ingest", "--connector", "email", str(eml), "--config", str(config), cwd=tmp_path)
     assert first.returncode == 0, first.stderr
-    assert "stored 1, duplicates 0, rejected 0" in first.stdout
+    assert first.stdout.startswith("stored 1, duplicates 0: 1 new reports, 0 kept in the inbox")
     second = kanal(
         "ingest", "--connector", "email", str(eml), "--config", str(config), cwd=tmp_path
     )
-    assert "stored 0, duplicates 1" in second.stdout
+    assert second.stdout.startswith("stored 0, duplicates 1: 0 new reports")
     k = await make_kanal(extra=email_toml())
     [report] = await all_reports(k.store)
     assert report.intake == "import" and report.channel == "email"
