@@ -13,6 +13,7 @@ import functools
 import io
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,10 +30,15 @@ MAX_FEATURES = 50_000
 MAX_WORDS = 200  # a long e-mail says what it is about in its first lines
 
 
+_NUMBER = re.compile(r"(?:\D*\d){4}").match
+
+
 def terms(text: str) -> list[str]:
     """Features of a text: words, word pairs, and 3- and 4-letter pieces of each word
     (which survive typos and the affixes of Indonesian: "kebanjiran", "dibenerin")."""
-    words = normalize_for_matching(text).split()[:MAX_WORDS]
+    # Numbers of four digits or more (phones, NIK, house numbers) say nothing of the category
+    # and would put a citizen's number in the model's vocabulary: left out.
+    words = [w for w in normalize_for_matching(text).split()[:MAX_WORDS] if not _NUMBER(w)]
     out = [f"w {w}" for w in words]
     out += [f"b {a} {b}" for a, b in itertools.pairwise(words)]
     for word in words:

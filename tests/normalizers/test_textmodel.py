@@ -52,3 +52,11 @@ def test_category_source_says_who_answered(models):
 def test_noise_is_scored_by_the_model_when_there_is_one(models):
     assert models.noise("selamat pagi min, terima kasih") > 0.5
     assert models.noise("sampah numpuk di depan rumah sudah 2 minggu") < 0.5
+
+
+def test_numbers_of_four_digits_or_more_never_become_features():
+    from normalizers.textmodel import terms
+
+    features = terms("Banjir di rumah 081299887766, RT 03 nomor 1234, NIK 3171012345678901")
+    assert not [f for f in features if any(n in f for n in ("0812", "1234", "3171"))]
+    assert "w banjir" in features and "w 03" in features
