@@ -61,6 +61,18 @@ class Metrics:
         self.smtp_messages = Counter(
             "kanal_smtp_messages_total", "SMTP transactions by outcome.", ["outcome"], registry=r
         )
+        self.enrichment_oldest_age = Gauge(
+            "kanal_enrichment_oldest_age_seconds",
+            "Age of the oldest report waiting in each owner's enrichment queue (set when "
+            "/metrics is scraped; an owner with an empty queue has no series).",
+            ["owner"],
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "kanal_store_up",
+            "1 when the store answered the last /readyz or /metrics check, 0 when it did not.",
+            registry=r,
+        )
         self.api_requests = Counter(
             "kanal_api_requests_total",
             "Admin API requests by status class.",

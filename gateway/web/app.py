@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.base.runtime import Runtime
 from gateway.base.slow_clients import ConnectionGuard, Limits
@@ -15,6 +19,10 @@ from gateway.web.crm_routes import add_routes as add_crm_routes
 from gateway.web.desk import add_routes as add_desk_routes
 from gateway.web.http_log import quiet_malformed_requests
 from gateway.web.keys import CONNECTION_GUARD, RUNTIME
+from gateway.web.stats import oldest_waiting
+
+log = logging.getLogger("kanal.web")
+SCRAPE_STORE_TIMEOUT_S = 5.0  # a scrape never hangs on a store that does not answer
 
 
 def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Application:
@@ -61,6 +69,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         version = await runtime.store.schema_version()
     except (StoreUnavailable, OSError) as exc:
+        runtime.metrics.store_up.set(0)
         return web.json_response(
             {
                 "status": "unavailable",
@@ -70,6 +79,7 @@ async def readyz(request: web.Request) -> web.Response:
             status=503,
         )
     except Exception as exc:  # a store that answers nonsense is not ready either
+        runtime.metrics.store_up.set(0)
         return web.json_response(
             {
                 "status": "unavailable",
@@ -78,6 +88,7 @@ async def readyz(request: web.Request) -> web.Response:
             },
             status=503,
         )
+    runtime.metrics.store_up.set(1)
     head = head_revision()
     if version != head:
         return web.json_response(
@@ -95,7 +106,28 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     runtime = request.app[RUNTIME]
+    await refresh_store_gauges(runtime)
     return web.Response(body=runtime.metrics.render(), content_type="text/plain", charset="utf-8")
+
+
+async def refresh_store_gauges(runtime: Runtime) -> None:
+    """Set `kanal_store_up` and the enrichment queues' ages from the store, once per scrape."""
+    gauges = runtime.metrics
+    try:
+        async with asyncio.timeout(SCRAPE_STORE_TIMEOUT_S):
+            waiting = await oldest_waiting(runtime.store)
+    except (StoreUnavailable, OSError, TimeoutError, SQLAlchemyError) as exc:
+        # The queue ages keep their last values: the store's own alert says why they stand.
+        log.warning("metrics: the store did not answer (%s)", type(exc).__name__)
+        gauges.store_up.set(0)
+        return
+    gauges.store_up.set(1)
+    now = runtime.store.clock()
+    gauges.enrichment_oldest_age.clear()  # an owner whose queue emptied loses its series
+    for owner, since in waiting.items():
+        gauges.enrichment_oldest_age.labels(owner=owner).set(
+            max(0.0, (now - since).total_seconds())
+        )
 
 
 __all__ = ["create_app"]

@@ -9,7 +9,7 @@ thousand counter rows instead of a million reports.
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -154,31 +154,43 @@ async def scoped_stats(store: Store, scope: str) -> dict[str, Any]:
                 if key == "by_geo":
                     name = "geo" if name else "non_geo"
                 out[key][name] = int(n)
-        # The oldest waiting report per owner: the owners come from the counters, then
-        # one index seek each on (status, owner, received_at) instead of reading every
-        # waiting report.
-        waiting_owners = (
-            select(report_counts.c.owner)
-            .where(report_counts.c.status == "pending_enrichment", where)
-            .group_by(report_counts.c.owner)
-            .having(func.sum(report_counts.c.n) > 0)
-            .subquery()
-        )
-        oldest = (
-            select(func.min(reports.c.received_at))
-            .where(
-                reports.c.status == "pending_enrichment",
-                reports.c.owner == waiting_owners.c.owner,
-            )
-            .scalar_subquery()
-        )
-        rows = await conn.execute(select(waiting_owners.c.owner, oldest))
         out["oldest_waiting"] = {
-            owner: (at.replace(tzinfo=UTC) if at.tzinfo is None else at).isoformat()
-            for owner, at in rows
-            if at is not None
+            owner: at.isoformat() for owner, at in (await _oldest_waiting(conn, where)).items()
         }
     return out
+
+
+async def oldest_waiting(store: Store, scope: str = "province") -> dict[str, datetime]:
+    """When the oldest report waiting in each owner's enrichment queue arrived."""
+    await fold_deltas(store)
+    async with store.read() as conn:
+        return await _oldest_waiting(conn, owner_condition(report_counts.c.owner, scope))
+
+
+async def _oldest_waiting(conn: AsyncConnection, where: Any) -> dict[str, datetime]:
+    # The owners come from the counters, then one index seek each on (status, owner,
+    # received_at) instead of reading every waiting report.
+    waiting_owners = (
+        select(report_counts.c.owner)
+        .where(report_counts.c.status == "pending_enrichment", where)
+        .group_by(report_counts.c.owner)
+        .having(func.sum(report_counts.c.n) > 0)
+        .subquery()
+    )
+    oldest = (
+        select(func.min(reports.c.received_at))
+        .where(
+            reports.c.status == "pending_enrichment",
+            reports.c.owner == waiting_owners.c.owner,
+        )
+        .scalar_subquery()
+    )
+    rows = await conn.execute(select(waiting_owners.c.owner, oldest))
+    return {
+        owner: at.replace(tzinfo=UTC) if at.tzinfo is None else at
+        for owner, at in rows
+        if at is not None
+    }
 
 
 async def active_model(store: Store) -> dict[str, Any] | None:
