@@ -250,6 +250,13 @@ class LearningConfig(Strict):
     min_decisions: int = Field(default=50, ge=2)
 
 
+class LogConfig(Strict):
+    """How log lines look (gateway/base/logs.py)."""
+
+    # "json": one JSON object per line (time, level, logger, message, request_id).
+    format: Literal["text", "json"] = "text"
+
+
 class Settings(Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     database: DatabaseConfig = Field(default_factory=DatabaseConfig)
@@ -260,6 +267,7 @@ class Settings(Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
     learning: LearningConfig = Field(default_factory=LearningConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
 
     def office_names(self) -> dict[str, str]:
         return {**DEFAULT_OFFICES, **{k: v.name for k, v in self.offices.items()}}

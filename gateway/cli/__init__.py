@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from gateway.base.config import ConfigError, LoadedConfig, load_config
+from gateway.base.logs import configure_logging
 from gateway.cli import (
     check,
     crm,
@@ -70,10 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = getattr(logging, str(args.log_level).upper(), logging.INFO)
+    configure_logging(level)  # text until the configuration says otherwise
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     if args.command not in ("serve", "poll", "db"):
         # Short commands (token, user, ingest…) apply migrations quietly.
@@ -85,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kanal: {problem}", file=sys.stderr)
         print(f"kanal: {len(exc.problems)} configuration problem(s)", file=sys.stderr)
         return 2
+    configure_logging(level, loaded.settings.log.format)
     try:
         if args.command != "check-config":
             for warning in loaded.warnings:

@@ -19,6 +19,7 @@ from gateway.web.crm_routes import add_routes as add_crm_routes
 from gateway.web.desk import add_routes as add_desk_routes
 from gateway.web.http_log import quiet_malformed_requests
 from gateway.web.keys import CONNECTION_GUARD, RUNTIME
+from gateway.web.request_ids import request_id_middleware, send_request_id
 from gateway.web.stats import oldest_waiting
 
 log = logging.getLogger("kanal.web")
@@ -38,11 +39,16 @@ def create_app(runtime: Runtime, *, operations_only: bool = False) -> web.Applic
         )
     )
     app = web.Application(
-        middlewares=[guard.middleware, *([] if operations_only else [api_middleware(api)])],
+        middlewares=[
+            request_id_middleware(runtime),  # first: every later line of the request has it
+            guard.middleware,
+            *([] if operations_only else [api_middleware(api)]),
+        ],
         client_max_size=max(settings.server.max_body_bytes, settings.server.max_upload_bytes)
         + 65536,
     )
     app[RUNTIME] = runtime
+    app.on_response_prepare.append(send_request_id)
     app[CONNECTION_GUARD] = guard
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
