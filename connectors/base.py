@@ -10,7 +10,7 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -361,3 +361,34 @@ def parse_timestamp(value: Any, default: datetime) -> datetime:
     except (ValueError, OverflowError, OSError) as exc:
         raise MalformedPayload(f"bad timestamp {value!r}") from exc
     return when
+
+
+class HubSigned:
+    """Webhooks of one Meta app (Messenger and Instagram, WhatsApp): the `hub.*` handshake
+    with the verify token, `X-Hub-Signature-256` with the app secret, and "EVENT_RECEIVED"
+    once stored. A subclass reads its payload in `_messages`; `platform` names it in errors."""
+
+    platform = "Meta"
+
+    def __init__(self, app_secret: str | None, verify_token: str | None) -> None:
+        self.app_secret = app_secret
+        self.verify_token = verify_token
+
+    def handshake(self, request: WireRequest) -> WireResponse:
+        return hub_handshake(request, self.verify_token)
+
+    def verify(self, request: WireRequest) -> None:
+        verify_hub_signature(request, self.app_secret)
+
+    def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
+        payload = request.json()
+        try:
+            return list(self._messages(payload, now))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise MalformedPayload(f"unexpected {self.platform} payload shape: {exc!r}") from exc
+
+    def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
+        return WireResponse(200, b"EVENT_RECEIVED", "text/plain")
+
+    def _messages(self, payload: Any, now: datetime) -> Iterable[RawMessage]:
+        raise NotImplementedError

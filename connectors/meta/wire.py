@@ -15,14 +15,11 @@ from urllib.parse import urlsplit
 from connectors.base import (
     AttachmentRef,
     Coordinates,
+    HubSigned,
     MalformedPayload,
     RawMessage,
     Sender,
-    WireRequest,
-    WireResponse,
-    hub_handshake,
     parse_timestamp,
-    verify_hub_signature,
 )
 from connectors.json_fields import (
     coordinates_at,
@@ -51,7 +48,7 @@ _CONTENT_TYPE_BY_KIND = {
 _LINK_KINDS = {"fallback", "share", "story_mention", "reel", "ig_reel", "post", "ig_post"}
 
 
-class MetaConnector:
+class MetaConnector(HubSigned):
     """Messenger + Instagram webhooks for every page / IG account in `accounts`.
 
     `accounts` maps the page or Instagram account id to `(channel, owner)`, from
@@ -66,29 +63,8 @@ class MetaConnector:
         verify_token: str | None,
         accounts: dict[str, tuple[str, str]] | None = None,
     ) -> None:
-        self.app_secret = app_secret
-        self.verify_token = verify_token
+        super().__init__(app_secret, verify_token)
         self.accounts = dict(accounts or {})
-
-    # --- GET: subscription handshake ---------------------------------------------------
-
-    def handshake(self, request: WireRequest) -> WireResponse:
-        return hub_handshake(request, self.verify_token)
-
-    # --- POST: notifications -------------------------------------------------------------
-
-    def verify(self, request: WireRequest) -> None:
-        verify_hub_signature(request, self.app_secret)
-
-    def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
-        payload = request.json()
-        try:
-            return list(self._messages(payload, now))
-        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
-            raise MalformedPayload(f"unexpected Meta payload shape: {exc!r}") from exc
-
-    def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
-        return WireResponse(200, b"EVENT_RECEIVED", "text/plain")
 
     # --- mapping ---------------------------------------------------------------------------
 

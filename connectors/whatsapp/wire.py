@@ -16,14 +16,11 @@ from typing import Any
 from connectors.base import (
     AttachmentRef,
     Coordinates,
+    HubSigned,
     MalformedPayload,
     RawMessage,
     Sender,
-    WireRequest,
-    WireResponse,
-    hub_handshake,
     parse_timestamp,
-    verify_hub_signature,
 )
 from connectors.json_fields import (
     coordinates_at,
@@ -53,11 +50,12 @@ REACTION_TYPES = ("reaction", "sticker", "contacts")
 _CARD_FIELDS = ("name", "phones", "emails", "org")
 
 
-class WhatsAppConnector:
+class WhatsAppConnector(HubSigned):
     """Webhooks of one Meta app for every business number in `numbers` (phone_number_id →
     owner, from `[channels.whatsapp.numbers."<id>"]`)."""
 
     name = CONNECTOR
+    platform = "WhatsApp"
 
     def __init__(
         self,
@@ -65,29 +63,8 @@ class WhatsAppConnector:
         verify_token: str | None,
         numbers: dict[str, str] | None = None,
     ) -> None:
-        self.app_secret = app_secret
-        self.verify_token = verify_token
+        super().__init__(app_secret, verify_token)
         self.numbers = dict(numbers or {})
-
-    # --- GET: subscription handshake ---------------------------------------------------
-
-    def handshake(self, request: WireRequest) -> WireResponse:
-        return hub_handshake(request, self.verify_token)
-
-    # --- POST: notifications -------------------------------------------------------------
-
-    def verify(self, request: WireRequest) -> None:
-        verify_hub_signature(request, self.app_secret)
-
-    def parse(self, request: WireRequest, now: datetime) -> list[RawMessage]:
-        payload = request.json()
-        try:
-            return list(self._messages(payload, now))
-        except _SHAPE_ERRORS as exc:
-            raise MalformedPayload(f"unexpected WhatsApp payload shape: {exc!r}") from exc
-
-    def respond(self, messages: list[RawMessage], tickets: list[str]) -> WireResponse:
-        return WireResponse(200, b"EVENT_RECEIVED", "text/plain")
 
     # --- mapping ---------------------------------------------------------------------------
 
