@@ -21,17 +21,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_normalize import load_texts, sample_messages, time_build_report  # noqa: E402
 from bench.synthetic_decisions import decisions  # noqa: E402
-from connectors.base import Coordinates, RawMessage, Sender  # noqa: E402
-from normalizers.canonical import build_report, categorize  # noqa: E402
+from normalizers.canonical import categorize  # noqa: E402
 from normalizers.category import classify, default_taxonomy  # noqa: E402
-from normalizers.geo import default_index  # noqa: E402
 from normalizers.textmodel import Example, train  # noqa: E402
 
 SAMPLES = ROOT.parent / "shared" / "data" / "samples"
@@ -60,41 +58,10 @@ def bench_training() -> object:
 
 
 def bench_build_report(models: object) -> None:
-    texts = []
-    for name in ("categories_labelled.jsonl", "locations_labelled.jsonl"):
-        path = ROOT / "bench" / "data" / name
-        texts += [json.loads(line)["text"] for line in path.read_text("utf-8").splitlines()]
-    now = datetime.now(UTC)
-    messages = [
-        RawMessage(
-            connector="sms_generic",
-            channel="sms",
-            external_id=f"m{i}",
-            received_at=now,
-            sender=Sender(user_id="081234567890"),
-            text=text,
-            coordinates=Coordinates(-6.19 + (i % 50) * 1e-3, 106.82) if i % 3 == 0 else None,
-        )
-        for i, text in enumerate(texts)
-    ]
-    index, taxonomy = default_index(), default_taxonomy()
+    messages = sample_messages(load_texts(), ["081234567890"])
     rates = {}
     for label, with_models in (("keyword rules", None), ("with the model", models)):
-        started = time.perf_counter()
-        for _ in range(ROUNDS):
-            for message in messages:
-                build_report(
-                    [message],
-                    report_id="01JD4M0000000000000000000",
-                    ticket="KNL-AAAA-BBBB",
-                    intake="webhook",
-                    now=now,
-                    channel_owner="province",
-                    areas=index,
-                    taxonomy=taxonomy,
-                    models=with_models,  # type: ignore[arg-type]
-                )
-        rates[label] = ROUNDS * len(messages) / (time.perf_counter() - started)
+        rates[label] = ROUNDS * len(messages) / time_build_report(messages, ROUNDS, with_models)
         print(f"build_report, {label:15} {rates[label]:8,.0f} reports/s (one core)")
     ratio = rates["with the model"] / rates["keyword rules"]
     print(
