@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -22,7 +23,9 @@ from connectors import CHANNEL_LABELS
 from gateway.base.runtime import Runtime
 from gateway.pipeline import enrich
 from gateway.store import StaleVersion, scope_contains
+from gateway.store.queue import OtherReport, other_open_reports
 from gateway.store.schema import reports
+from gateway.web.admin_labels import CATEGORY_SOURCES, REJECT_LABELS, Labels
 from gateway.web.keys import RUNTIME
 from gateway.web.people import Person
 from gateway.web.sessions import (
@@ -30,13 +33,16 @@ from gateway.web.sessions import (
     CsrfError,
     check_csrf,
     current_user,
+    forget_flash,
     redirect,
     render,
     require_user,
+    set_flash,
+    take_flash,
 )
 from gateway.web.stats import active_model, owner_condition, report_counts, scoped_stats
 from normalizers.geocode import Geocoder
-from normalizers.report import Report
+from normalizers.report import HistoryEntry, Report
 
 log = logging.getLogger("kanal.admin")
 
@@ -52,12 +58,8 @@ STATUS_LABELS = {
     "rejected": "ditolak",
     "failed": "gagal dikirim",
 }
-REJECT_LABELS = {
-    "spam": "Spam",
-    "duplicate": "Duplikat",
-    "not_a_complaint": "Bukan pengaduan",
-    "out_of_scope": "Di luar kewenangan",
-}
+# The reasons a person may choose (kanal's own `automated` and `empty` are not offered).
+REJECT_REASONS = {code: REJECT_LABELS[code] for code in enrich.REJECT_REASONS}
 OK_MESSAGES = {
     "claimed": "Laporan ini sekarang Anda kerjakan (15 menit, diperpanjang setiap perubahan).",
     "released": "Laporan dilepas; admin lain dapat mengerjakannya.",
@@ -126,15 +128,63 @@ def _error_text(exc: enrich.EnrichError) -> str:
     return texts.get(exc.code, exc.message)
 
 
+def _filters(query: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "channel": query.get("channel", "").strip()[:32],
+        "owner": query.get("owner", "").strip()[:64],
+        "q": query.get("q", "").strip()[:100],
+    }
+
+
+def _back(form: Any) -> str:
+    """The queue's filters a form came from, as a query string to return to."""
+    given = parse_qs(str(form.get("back") or "")[:400])
+    filters = _filters({k: v[-1] for k, v in given.items()})
+    return urlencode({k: v for k, v in filters.items() if v})
+
+
+def duplicate_heads(items: Sequence[Report]) -> dict[str, str]:
+    """Each report's group on a queue page (oldest first): the first report it repeats
+    (following chains) when kanal suggested it as a duplicate of one on the page, else
+    itself."""
+    heads: dict[str, str] = {}
+    for report in items:
+        head = report.id
+        for suggestion in report.suggestions.duplicate_of:
+            if suggestion.id in heads:  # an older report of this page
+                head = heads[suggestion.id]
+                break
+        heads[report.id] = head
+    return heads
+
+
 class AdminPages:
     def __init__(self, runtime: Runtime):
         self.runtime = runtime
         self.store = runtime.store
+        self.labels = Labels(runtime.areas, runtime.settings.office_names(), runtime.taxonomy)
         self.geocoder = Geocoder(runtime.areas)
         self.categories = sorted(runtime.taxonomy.categories, key=lambda c: c.name)
         self.kelurahan = sorted(
             runtime.areas.kelurahan_matches, key=lambda m: (m.kota.name, m.kelurahan.name)
         )
+
+    async def page(
+        self, request: web.Request, template: str, *, status: int = 200, **context: Any
+    ) -> web.StreamResponse:
+        """An admin page, with the message a redirect left for it (then forgotten)."""
+        flash = take_flash(request)
+        context.setdefault("ok", None)
+        response = render(
+            request,
+            template,
+            status=status,
+            labels=self.labels,
+            flash=await flash,
+            **context,
+        )
+        forget_flash(request, response)
+        return response
 
     async def person(self, request: web.Request) -> Person:
         person = await current_user(request)
@@ -146,11 +196,7 @@ class AdminPages:
     async def queue(self, request: web.Request) -> web.StreamResponse:
         person = await self.person(request)
         q = request.query
-        filters = {
-            "channel": q.get("channel", "").strip(),
-            "owner": q.get("owner", "").strip(),
-            "q": q.get("q", "").strip()[:100],
-        }
+        filters = _filters(q)
         try:
             items, cursor = await self.store.list_reports(
                 person.scope,
@@ -166,27 +212,247 @@ class AdminPages:
         except ValueError:
             items, cursor = [], None
         now = self.store.clock()
-        rows = [
-            {
-                "report": r,
-                "age": age_text(r.received_at, now),
-                "old": now - r.received_at > timedelta(days=3),
-                "lease": enrich.live_lease(r, now),
-                "channel": CHANNEL_LABELS.get(r.channel, r.channel),
-            }
+        others = await other_open_reports(self.store, person.scope, [r.id for r in items])
+        province = person.scope == "province"
+        cards = {
+            r.id: self._card(r, now, others.get(r.id, []) if province or not r.confidential else [])
             for r in items
-        ]
-        return render(
+        }
+        heads = duplicate_heads(items)
+        for r in items:
+            if heads[r.id] != r.id:
+                cards[heads[r.id]]["duplicates"].append(cards[r.id])
+        return await self.page(
             request,
             "admin_queue.html",
             title="Antrean pengaduan",
-            rows=rows,
+            cards=[cards[r.id] for r in items if heads[r.id] == r.id],
+            total=len(items),
             filters=filters,
+            back=urlencode({k: v for k, v in filters.items() if v}),
             channels=CHANNEL_LABELS,
             next_cursor=cursor,
             ok=q.get("ok"),
             ticket=q.get("ticket", ""),
+            can_write=person.role == "admin",
+            reject_labels=REJECT_REASONS,
+            statuses=STATUS_LABELS,
         )
+
+    def _card(self, r: Report, now: datetime, others: list[OtherReport]) -> dict[str, Any]:
+        """What one queue card shows: kanal's location and category with why, and what
+        "Terima & kirim" would apply."""
+        location: dict[str, Any] | None = None
+        if r.location.kelurahan is not None and r.location.lat is not None:
+            location = {
+                "place": self.labels.place(
+                    r.location.kelurahan, r.location.kecamatan, r.location.kota
+                ),
+                "chosen": True,
+            }
+        elif r.suggestions.locations:
+            top = r.suggestions.locations[0]
+            location = {
+                "place": self.labels.place(top.kelurahan, top.kecamatan, top.kota),
+                "chosen": False,
+                "kelurahan_code": top.kelurahan.code,
+                "lat": top.lat,
+                "lon": top.lon,
+                "confidence": round(top.confidence * 100),
+                "evidence": top.evidence,
+                "more": len(r.suggestions.locations) - 1,
+            }
+        category = None
+        if r.category.code != "unknown":
+            category = {
+                "name": r.category.name,
+                "agency": r.category.agency,
+                "confidence": round(r.category.confidence * 100),
+                "source": CATEGORY_SOURCES.get(r.category.source, r.category.source),
+                "chosen": r.category.source == "admin",
+            }
+        missing = [
+            word for word, known in (("lokasi", location), ("kategori", category)) if known is None
+        ]
+        lease = enrich.live_lease(r, now)
+        return {
+            "report": r,
+            "age": age_text(r.received_at, now),
+            "old": now - r.received_at > timedelta(days=3),
+            "lease": lease,
+            "channel": CHANNEL_LABELS.get(r.channel, r.channel),
+            "owner": self.labels.owner(r.owner),
+            "location": location,
+            "category": category,
+            "missing": missing,
+            "pending": r.status == "pending_enrichment",
+            # Nothing to accept: both already chosen; the one button only submits.
+            "complete": not missing and location is not None and location["chosen"],
+            "others": others,
+            "duplicates": [],
+        }
+
+    async def take(self, request: web.Request) -> web.StreamResponse:
+        """ "Terima & kirim": the card's location suggestion applied (when the report has
+        none yet) and the report submitted, in one transaction at the card's version."""
+        person = await self.person(request)
+        form = await request.post()
+        refused = await self._refused(request, person, form)
+        if refused is not None:
+            return refused
+        back = _back(form)
+        report_id = request.match_info["id"]
+        before = await self.store.get_report(report_id)
+        if before is None or not scope_contains(person.scope, before.owner):
+            return await self._flash_redirect(
+                request, f"/admin?{back}", "Laporan tidak ditemukan di wilayah Anda."
+            )
+        version_raw = str(form.get("version") or "")
+        patch: enrich.EnrichmentPatch | None = None
+        lat, lon = str(form.get("lat") or ""), str(form.get("lon") or "")
+        try:
+            if lat and lon:
+                patch = enrich.EnrichmentPatch.model_validate(
+                    {"location": {"lat": lat, "lon": lon}}
+                )
+            elif form.get("kelurahan_code"):
+                patch = enrich.EnrichmentPatch.model_validate(
+                    {"kelurahan_code": str(form["kelurahan_code"])}
+                )
+        except ValidationError:
+            return await self._flash_redirect(
+                request, f"/admin?{back}", f"Laporan {before.ticket}: lokasi saran tidak valid."
+            )
+        keep_owner = enrich.owner_set_by_admin(before.history)
+        offices = self.runtime.settings.office_names()
+        now = self.store.clock()
+
+        def accept_and_submit(current: Report) -> Report:
+            if not scope_contains(person.scope, current.owner):
+                raise enrich.EnrichError(404, "not_found", "no such report")
+            entries: list[HistoryEntry] = []
+            if patch is not None and current.location.kelurahan is None:
+                current = enrich.apply_patch(
+                    current,
+                    patch,
+                    by=person.name,
+                    scope=person.scope,
+                    now=now,
+                    areas=self.runtime.areas,
+                    taxonomy=self.runtime.taxonomy,
+                    offices=offices,
+                )
+                entries = list(current.history)
+            submitted = enrich.submit(current, by=person.name, now=now, keep_owner=keep_owner)
+            return submitted.model_copy(update={"history": entries + submitted.history})
+
+        try:
+            report = await self.store.update_report(
+                report_id,
+                accept_and_submit,
+                expected_version=int(version_raw) if version_raw.isdigit() else None,
+            )
+        except StaleVersion:
+            return await self._flash_redirect(
+                request,
+                f"/admin?{back}",
+                f"Laporan {before.ticket} sudah diubah orang lain sejak antrean dimuat; "
+                "periksa lalu ulangi.",
+            )
+        except enrich.EnrichError as exc:
+            return await self._flash_redirect(
+                request, f"/admin?{back}", f"Laporan {before.ticket}: {_error_text(exc)}"
+            )
+        if report is None:
+            raise web.HTTPNotFound()
+        log.info("admin take: %s on report %s", person.id, report.id)
+        self.store.notify_new_work()  # wake the CRM dispatcher
+        ok = urlencode({"ok": "submitted", "ticket": report.ticket})
+        return redirect(f"/admin?{ok}&{back}" if back else f"/admin?{ok}")
+
+    async def reject_many(self, request: web.Request) -> web.StreamResponse:
+        """Reject the chosen cards with one reason, each at its own version and in the
+        admin's scope; a summary of what was rejected and what was not."""
+        person = await self.person(request)
+        form = await request.post()
+        refused = await self._refused(request, person, form)
+        if refused is not None:
+            return refused
+        back = _back(form)
+        target = f"/admin?{back}"
+        ids = list(dict.fromkeys(str(v) for v in form.getall("id", [])))[:200]
+        reason = str(form.get("reason") or "")
+        duplicate_of = str(form.get("duplicate_of") or "") or None
+        if reason not in REJECT_REASONS:
+            return await self._flash_redirect(
+                request, target, "Pilih alasan penolakan terlebih dahulu; tidak ada yang ditolak."
+            )
+        if not ids:
+            return await self._flash_redirect(
+                request, target, "Pilih laporan yang akan ditolak; tidak ada yang ditolak."
+            )
+        if reason == "duplicate":
+            original = (
+                await self.store.get_report(duplicate_of, with_history=False)
+                if duplicate_of
+                else None
+            )
+            if original is None or not scope_contains(person.scope, original.owner):
+                return await self._flash_redirect(
+                    request, target, "Laporan asli tidak ditemukan di wilayah Anda."
+                )
+        try:
+            body = enrich.RejectBody.model_validate(
+                {"reason": reason, "duplicate_of": duplicate_of if reason == "duplicate" else None}
+            )
+        except ValidationError:
+            return await self._flash_redirect(request, target, "Isian penolakan tidak valid.")
+        now = self.store.clock()
+        rejected: list[str] = []
+        skipped: list[str] = []
+        unknown = 0
+        for report_id in ids:
+            before = await self.store.get_report(report_id, with_history=False)
+            if before is None or not scope_contains(person.scope, before.owner):
+                unknown += 1
+                continue
+            version_raw = str(form.get(f"version:{report_id}") or "")
+
+            def guarded(current: Report) -> Report:
+                if not scope_contains(person.scope, current.owner):
+                    raise enrich.EnrichError(404, "not_found", "no such report")
+                return enrich.reject(current, body, by=person.name, now=now)
+
+            try:
+                await self.store.update_report(
+                    report_id,
+                    guarded,
+                    expected_version=int(version_raw) if version_raw.isdigit() else None,
+                )
+            except StaleVersion:
+                skipped.append(f"{before.ticket} (diubah orang lain sejak antrean dimuat)")
+                continue
+            except enrich.EnrichError as exc:
+                if exc.status == 404:
+                    unknown += 1
+                else:
+                    skipped.append(f"{before.ticket} ({_error_text(exc)})")
+                continue
+            rejected.append(before.ticket)
+        log.info(
+            "admin reject_many: %s rejected %d, skipped %d",
+            person.id,
+            len(rejected),
+            len(skipped) + unknown,
+        )
+        summary = f"{len(rejected)} laporan ditolak ({REJECT_REASONS[reason]})"
+        summary += ": " + ", ".join(rejected) + "." if rejected else "."
+        if skipped:
+            summary += f" {len(skipped)} tidak ditolak: " + "; ".join(skipped) + "."
+        if unknown:
+            summary += f" {unknown} tidak ditemukan di wilayah Anda."
+        kind = "ok" if rejected and not skipped and not unknown else "error"
+        return await self._flash_redirect(request, target, summary, kind=kind)
 
     # --- one report -------------------------------------------------------------------------
 
@@ -214,17 +480,11 @@ class AdminPages:
             pass  # e-mail, form bodies: shown as they are
         return raw["connector"], body
 
-    async def report_page(
-        self,
-        request: web.Request,
-        *,
-        error: str | None = None,
-        status: int = 200,
-    ) -> web.StreamResponse:
+    async def report_page(self, request: web.Request) -> web.StreamResponse:
         person = await self.person(request)
         report = await self._visible(request, person)
         if report is None:
-            return render(
+            return await self.page(
                 request,
                 "admin_error.html",
                 status=404,
@@ -241,18 +501,18 @@ class AdminPages:
                 duplicates.append({"report": other, "why": suggestion.why})
         geocode_q = request.query.get("cari", "").strip()[:200]
         found = self.geocoder.suggest(geocode_q, 5) if geocode_q else []
-        category_guess = (
-            report.category
-            if report.category.code != "unknown" and report.category.confidence < 1
-            else None
+        show_identity = province or not report.confidential
+        others = (
+            (await other_open_reports(self.store, person.scope, [report.id])).get(report.id, [])
+            if show_identity
+            else []
         )
-        return render(
+        return await self.page(
             request,
             "admin_report.html",
-            status=status,
             title=f"Laporan {report.ticket}",
             r=report,
-            show_identity=province or not report.confidential,
+            show_identity=show_identity,
             can_write=person.role == "admin",
             is_pending=report.status == "pending_enrichment",
             lease=lease,
@@ -262,15 +522,16 @@ class AdminPages:
             duplicates=duplicates,
             geocode_q=geocode_q,
             geocoded=[g for g in found if g.kelurahan is not None],
-            category_guess=category_guess,
+            category_source=CATEGORY_SOURCES.get(report.category.source, report.category.source),
+            others=others,
             categories=self.categories,
             kelurahan=self.kelurahan,
             missing=enrich.missing_for_submit(report),
             channel=CHANNEL_LABELS.get(report.channel, report.channel),
             statuses=STATUS_LABELS,
-            reject_labels=REJECT_LABELS,
+            reject_labels=REJECT_REASONS,
+            all_reject_labels=REJECT_LABELS,
             wib=_wib,
-            error=error,
             ok=OK_MESSAGES.get(request.query.get("ok", "")),
         )
 
@@ -300,40 +561,67 @@ class AdminPages:
 
     # --- actions ----------------------------------------------------------------------------
 
-    async def action(self, request: web.Request) -> web.StreamResponse:
-        person = await self.person(request)
-        form = await request.post()
+    async def _refused(
+        self, request: web.Request, person: Person, form: Any
+    ) -> web.StreamResponse | None:
+        """A page refusing a form that is not this session's or a person who only reads."""
         try:
             check_csrf(request, form)
         except CsrfError:
-            return await self.report_page(
+            return await self.page(
                 request,
-                error="Formulir kedaluwarsa. Muat ulang halaman lalu coba lagi.",
+                "admin_error.html",
                 status=403,
+                title="Formulir kedaluwarsa",
+                message="Formulir kedaluwarsa. Muat ulang halaman lalu coba lagi.",
             )
         if person.role != "admin":
-            return await self.report_page(
-                request, error="Peran Anda hanya dapat membaca.", status=403
+            return await self.page(
+                request,
+                "admin_error.html",
+                status=403,
+                title="Hanya baca",
+                message="Peran Anda hanya dapat membaca.",
             )
+        return None
+
+    async def _flash_redirect(
+        self, request: web.Request, location: str, text: str, *, kind: str = "error"
+    ) -> web.StreamResponse:
+        """Post/redirect/get for an outcome worth telling: the message rides in a signed
+        cookie to the next page, so reloading that page never posts again."""
+        response = redirect(location)
+        await set_flash(request, response, kind, text)
+        return response
+
+    async def action(self, request: web.Request) -> web.StreamResponse:
+        person = await self.person(request)
+        form = await request.post()
+        refused = await self._refused(request, person, form)
+        if refused is not None:
+            return refused
+        here = f"/admin/reports/{request.match_info['id']}"
         name = request.match_info["action"]
         version_raw = str(form.get("version") or "")
         version = int(version_raw) if version_raw.isdigit() else None
+        if name == "reject" and not form.get("reason"):
+            return await self._flash_redirect(
+                request, here, "Pilih alasan penolakan terlebih dahulu; laporan tidak ditolak."
+            )
         try:
             change, expected, done = self._change_for(name, form, person, version)
         except ValidationError as exc:
             problem = exc.errors(include_url=False)[0]
-            return await self.report_page(
-                request, error=f"Isian tidak valid: {problem['msg']}", status=422
-            )
+            return await self._flash_redirect(request, here, f"Isian tidak valid: {problem['msg']}")
         except enrich.EnrichError as exc:
-            return await self.report_page(request, error=_error_text(exc), status=exc.status)
+            return await self._flash_redirect(request, here, _error_text(exc))
         if change is None:
             raise web.HTTPNotFound()
         if name == "reject" and form.get("duplicate_of"):
             original = await self.store.get_report(str(form["duplicate_of"]), with_history=False)
             if original is None or not scope_contains(person.scope, original.owner):
-                return await self.report_page(
-                    request, error="Laporan asli tidak ditemukan di wilayah Anda.", status=422
+                return await self._flash_redirect(
+                    request, here, "Laporan asli tidak ditemukan di wilayah Anda."
                 )
         if name == "submit":
             before = await self.store.get_report(request.match_info["id"])
@@ -351,15 +639,15 @@ class AdminPages:
                 request.match_info["id"], guarded, expected_version=expected
             )
         except StaleVersion:
-            return await self.report_page(
+            return await self._flash_redirect(
                 request,
-                error="Laporan sudah diubah orang lain sejak Anda membukanya. Periksa lalu ulangi.",
-                status=412,
+                here,
+                "Laporan sudah diubah orang lain sejak Anda membukanya. Periksa lalu ulangi.",
             )
         except enrich.EnrichError as exc:
             if exc.status == 404:
                 raise web.HTTPNotFound() from None
-            return await self.report_page(request, error=_error_text(exc), status=exc.status)
+            return await self._flash_redirect(request, here, _error_text(exc))
         if report is None:
             raise web.HTTPNotFound()
         log.info("admin %s: %s on report %s", name, person.id, report.id)
@@ -368,7 +656,7 @@ class AdminPages:
             return redirect(f"/admin?ok=submitted&ticket={report.ticket}")
         if not scope_contains(person.scope, report.owner):  # handed over to another queue
             return redirect(f"/admin?ok=handed&ticket={report.ticket}")
-        return redirect(f"/admin/reports/{report.id}?ok={done}")
+        return redirect(f"{here}?ok={done}")
 
     def _change_for(
         self, name: str, form: Any, person: Person, version: int | None
@@ -501,8 +789,8 @@ class AdminPages:
                     )
             columns.append(
                 {
-                    "x": 40 + i * 40,
-                    "label": label[5:],
+                    "x": 30 + i * 23,
+                    "label": label[8:],  # the day of the month; the title has the date
                     "segments": segments,
                     "total": sum(per_day.get(label, {}).values()),
                 }
@@ -511,6 +799,7 @@ class AdminPages:
             (
                 {
                     "owner": owner,
+                    "name": self.labels.owner(owner),
                     "n": n,
                     "oldest": stats["oldest_waiting"].get(owner),
                     "age": age_text(datetime.fromisoformat(stats["oldest_waiting"][owner]), now)
@@ -523,7 +812,7 @@ class AdminPages:
         )
         queue_peak = max((w["n"] for w in waiting), default=0) or 1
         geo_total = sum(stats["by_geo"].values()) or 1
-        return render(
+        return await self.page(
             request,
             "admin_stats.html",
             title="Statistik pengaduan",
@@ -557,7 +846,9 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
     app.router.add_get("/admin/stats", reader(pages.stats))
     app.router.add_get("/admin/reports/{id}", reader(pages.report_page))
     app.router.add_get("/admin/reports/{id}/files/{n}", reader(pages.attachment))
+    app.router.add_post("/admin/reports/{id}/take", reader(pages.take))
     app.router.add_post("/admin/reports/{id}/{action}", reader(pages.action))
+    app.router.add_post("/admin/reject", reader(pages.reject_many))
     if not any(getattr(r, "canonical", "") == "/static" for r in app.router.resources()):
         from gateway.web.sessions import STATIC
 

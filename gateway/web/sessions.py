@@ -8,9 +8,11 @@ sha256 (gateway/people.py), so a database leak yields no usable cookie.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
+import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable, Iterable
@@ -40,6 +42,8 @@ log = logging.getLogger("kanal.web")
 
 SESSION_COOKIE = "kanal_session"
 SIGNIN_COOKIE = "kanal_signin"  # pre-session CSRF token of the sign-in form
+FLASH_COOKIE = "kanal_flash"  # the outcome of a form, told once by the page it redirected to
+FLASH_MAX_CHARS = 1500  # a cookie holds about 4 KB
 _SESSION_KEY = web.RequestKey("kanal_web_session", object)  # Session | None once loaded
 _SECRET_STATE_KEY = "web:session_secret"  # noqa: S105 (a kv_state key, not a secret)
 
@@ -229,6 +233,39 @@ def check_csrf(request: web.Request, form: Any) -> None:
     given = str(form.get("csrf") or "") if form is not None else ""
     if not expected or not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise CsrfError("missing or wrong CSRF token")
+
+
+# --- messages across a redirect -------------------------------------------------------------
+
+
+async def set_flash(
+    request: web.Request, response: web.StreamResponse, kind: str, text: str
+) -> None:
+    """Leave `text` ("ok" or "error") for the next page this browser opens."""
+    runtime = _runtime(request)
+    payload = json.dumps([kind, text[:FLASH_MAX_CHARS]], ensure_ascii=True).encode()
+    value = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+    set_cookie(response, runtime, FLASH_COOKIE, sign(await session_secret(runtime), "flash", value))
+
+
+async def take_flash(request: web.Request) -> tuple[str, str] | None:
+    """The (kind, text) a redirect left, if it is ours; `forget_flash` on the answer."""
+    cookie = request.cookies.get(FLASH_COOKIE, "")
+    if not cookie or len(cookie) > 4096:
+        return None
+    value = unsign(await session_secret(_runtime(request)), "flash", cookie)
+    if value is None:
+        return None
+    try:
+        kind, text = json.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, TypeError):
+        return None
+    return (str(kind), str(text))
+
+
+def forget_flash(request: web.Request, response: web.StreamResponse) -> None:
+    if FLASH_COOKIE in request.cookies:
+        clear_cookie(response, _runtime(request), FLASH_COOKIE)
 
 
 # --- pages ----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`GET /track/{ticket}`: a citizen's view of one report, in Bahasa Indonesia.
+"""`GET /track/{ticket}`: a citizen's view of one report, in Bahasa Indonesia; `GET /`
+and `GET /track`: the form that leads there, and to staff sign-in.
 
 Shows the status and dates only: no name, no phone, no text, no location, no notes (a
 ticket can be shared or guessed at; what it reveals must be harmless). `done` is green,
@@ -206,4 +207,20 @@ def add_routes(app: web.Application, runtime: Runtime) -> None:
             429,
         )
 
+    async def home(request: web.Request) -> web.Response:
+        """`/`: where a citizen tracks a ticket and where staff sign in."""
+        return page(_env.get_template("home.html").render(ticket="", error=None))
+
+    async def track_form(request: web.Request) -> web.Response:
+        """`/track?ticket=…` (the form of `/`): on to the ticket's page, or the form again."""
+        given = request.query.get("ticket", "")
+        ticket = given.strip().upper()
+        if TICKET.match(ticket):
+            raise web.HTTPSeeOther(f"/track/{ticket}")
+        error = "Isi nomor tiket seperti tertulis di pesan kami (mis. KNL-7Q4M-2K9D)."
+        body = _env.get_template("home.html").render(ticket=given[:32], error=error)
+        return page(body, 400)
+
+    app.router.add_get("/", home)
+    app.router.add_get("/track", track_form)
     app.router.add_get("/track/{ticket}", limited(runtime, "track", too_many)(track))

@@ -1,0 +1,63 @@
+"""Read-only queries of the admin's queue page: the other open reports of each card's
+reporter, in the reader's scope (by the indexed `reporter_key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from gateway.store.engine import StoreEngine
+from gateway.store.schema import reports
+from gateway.store.scope import scope_condition
+
+# A report in one of these is no longer anyone's work.
+CLOSED = ("done", "rejected")
+MAX_PER_REPORTER = 20  # a flood of one sender shows a count, not a thousand links
+
+
+@dataclass(frozen=True)
+class OtherReport:
+    id: str
+    ticket: str
+    status: str
+
+
+async def other_open_reports(
+    store: StoreEngine, scope: str, report_ids: Sequence[str]
+) -> dict[str, list[OtherReport]]:
+    """For each of `report_ids`, the other open reports (oldest first) of the same reporter
+    that `scope` may see; reports without a known reporter get none."""
+    if not report_ids:
+        return {}
+    async with store.read() as conn:
+        keyed = (
+            await conn.execute(
+                select(reports.c.id, reports.c.reporter_key).where(
+                    reports.c.id.in_(list(report_ids)), reports.c.reporter_key.is_not(None)
+                )
+            )
+        ).all()
+        keys = {key for _, key in keyed}
+        if not keys:
+            return {}
+        rows = (
+            await conn.execute(
+                select(reports.c.id, reports.c.ticket, reports.c.status, reports.c.reporter_key)
+                .where(
+                    reports.c.reporter_key.in_(sorted(keys)),
+                    reports.c.status.not_in(CLOSED),
+                    scope_condition(scope),
+                )
+                .order_by(reports.c.received_at, reports.c.id)
+                .limit(MAX_PER_REPORTER * len(keys) + len(report_ids))
+            )
+        ).all()
+    by_key: dict[str, list[OtherReport]] = {}
+    for row in rows:
+        by_key.setdefault(row.reporter_key, []).append(OtherReport(row.id, row.ticket, row.status))
+    return {
+        report_id: [o for o in by_key.get(key, []) if o.id != report_id][:MAX_PER_REPORTER]
+        for report_id, key in keyed
+    }

@@ -1,0 +1,253 @@
+"""The /admin queue built for speed, as plain HTTP (no script): cards with kanal's location
+and category and why, "Terima & kirim" in one POST, bulk rejection with one chosen reason
+inside the admin's scope, duplicates grouped under their first report, human labels, and
+post/redirect/get for every outcome."""
+
+from __future__ import annotations
+
+import re
+
+from tests.gateway.web.admin.helpers import MENTENG, hidden, sign_in, sms_in_queue
+
+TEXT = "Jalan berlubang besar di depan SDN 01 Kelurahan Menteng, mohon diperbaiki"
+VAGUE = "halo apa kabar semuanya"
+TEBET = "kelurahan:31.74.01.1001"
+
+
+def card(html: str, report_id: str) -> str:
+    """The HTML of one top-level queue card."""
+    found = re.search(rf'<li class="card item[^"]*" id="card-{report_id}".*?\n  </li>', html, re.S)
+    assert found, f"no card for {report_id}"
+    return found.group(0)
+
+
+def take_form(card_html: str) -> dict[str, str]:
+    form = re.search(r'<form method="post" action="[^"]*/take".*?</form>', card_html, re.S)
+    assert form, "no Terima & kirim form"
+    return dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0)))
+
+
+async def test_a_card_shows_kanals_location_and_category_with_why_and_the_reporters_others(
+    make_kanal,
+):
+    k = await make_kanal()
+    first = await sms_in_queue(k, 1, TEXT)
+    second = await sms_in_queue(k, 2, VAGUE)  # the same phone number
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    one = card(html, first)
+    assert "Kel. Menteng, Kec. Menteng, Kota Administrasi Jakarta Pusat" in one
+    assert re.search(r"saran kanal \d+% · dari kata “Kelurahan Menteng”", one)
+    assert re.search(r"Jalan .*Dinas Bina Marga.*tebakan kata kunci \d+%", one)
+    assert '<span class="chip">SMS</span>' in one and re.search(r'class="age"[^>]*>\d+ hari<', one)
+    assert f'href="/admin/reports/{second}"' in one  # the reporter's other open report
+    assert "Terima &amp; kirim" in one
+    assert MENTENG not in html.replace('placeholder="mis. kelurahan:31.71.06.1001"', "")
+    other = card(html, second)
+    assert "Belum ada saran lokasi dan kategori" in other and "/take" not in other
+    assert "Buka &amp; lengkapi" in other
+    # The keys are listed on the page (shown by its script).
+    assert "<kbd>a</kbd>" in html and "<kbd>j</kbd>" in html and "admin_queue.js" in html
+
+
+async def test_terima_dan_kirim_applies_the_top_location_and_submits_in_one_post(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin?channel=sms")).text()
+    fields = take_form(card(html, report_id))
+    assert fields["kelurahan_code"] == "31.71.06.1001" and fields["back"] == "channel=sms"
+    r = await k.client.post(f"/admin/reports/{report_id}/take", data=fields, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    assert r.headers["Location"].startswith("/admin?ok=submitted&ticket=KNL-")
+    assert r.headers["Location"].endswith("&channel=sms")
+    report = await k.store.get_report(report_id)
+    assert report.status == "ready" and report.owner == MENTENG
+    assert report.location.kelurahan.code == "31.71.06.1001" and report.location.lat is not None
+    assert report.category.code == "jalan"
+    assert [h.note for h in report.history if h.by == "ana"] == ["enriched", "submitted"]
+    decisions = {(d["kind"], d["label"]) for d in await k.store.report_decisions(report_id)}
+    assert {("location", "31.71.06.1001"), ("category", "jalan")} <= decisions
+    queue = await (await k.client.get(r.headers["Location"])).text()
+    assert "dikirim ke CRM" in queue and f"card-{report_id}" not in queue
+
+
+async def test_a_stale_card_is_not_submitted_and_the_error_page_does_not_post_again(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    fields = take_form(card(await (await k.client.get("/admin")).text(), report_id))
+    # Someone else changes the report after the queue was read.
+    await k.store.update_report(
+        report_id, lambda r: r.model_copy(update={"description": "lain", "history": []})
+    )
+    r = await k.client.post(f"/admin/reports/{report_id}/take", data=fields, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == "/admin?"
+    shown = await (await k.client.get(r.headers["Location"])).text()
+    assert "sudah diubah orang lain" in shown
+    reloaded = await (await k.client.get(r.headers["Location"])).text()
+    assert "sudah diubah orang lain" not in reloaded
+    assert (await k.store.get_report(report_id)).status == "pending_enrichment"
+
+
+async def test_a_card_with_a_location_already_chosen_is_sent_with_one_kirim(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    page = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/accept",
+        data={"csrf": csrf, "version": hidden(page, "version"), "kelurahan_code": "31.71.06.1001"},
+        allow_redirects=False,
+    )
+    assert r.status == 303
+    one = card(await (await k.client.get("/admin")).text(), report_id)
+    assert "✓ sudah dipilih" in one and 'data-keys="a s">Kirim<' in one
+    fields = take_form(one)
+    assert "kelurahan_code" not in fields
+    r = await k.client.post(f"/admin/reports/{report_id}/take", data=fields)
+    assert r.status == 200
+    assert (await k.store.get_report(report_id)).status == "ready"
+
+
+async def test_bulk_reject_needs_a_chosen_reason_and_stays_inside_the_scope(make_kanal):
+    k = await make_kanal()
+    spam = [await sms_in_queue(k, n, f"promo pulsa murah nomor {n}") for n in (1, 2)]
+    elsewhere = await sms_in_queue(k, 3, "Sampah menumpuk di Tebet Timur", owner=TEBET)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    bulk = re.search(r'<form id="bulk".*?</form>', html, re.S).group(0)
+    assert '<option value="" selected>— pilih alasan —</option>' in bulk and "required" in bulk
+    versions = {i: hidden(html, f"version:{i}") for i in spam}
+    chosen = [("csrf", csrf), ("back", "")] + [("id", i) for i in spam]
+    chosen += [(f"version:{i}", v) for i, v in versions.items()]
+
+    r = await k.client.post("/admin/reject", data=chosen, allow_redirects=False)
+    assert r.status == 303
+    assert "Pilih alasan penolakan" in await (await k.client.get(r.headers["Location"])).text()
+    assert {(await k.store.get_report(i)).status for i in spam} == {"pending_enrichment"}
+
+    # A kelurahan admin cannot reach a report of another kelurahan by naming its id.
+    chosen += [("id", elsewhere), (f"version:{elsewhere}", "2"), ("reason", "spam")]
+    r = await k.client.post("/admin/reject", data=chosen, allow_redirects=False)
+    summary = await (await k.client.get(r.headers["Location"])).text()
+    assert "2 laporan ditolak (Spam)" in summary
+    assert "1 tidak ditemukan di wilayah Anda" in summary and "Tebet" not in summary
+    for i in spam:
+        report = await k.store.get_report(i)
+        assert report.status == "rejected" and report.rejection["reason"] == "spam"
+        assert [h.by for h in report.history][-1] == "ana"
+    assert (await k.store.get_report(elsewhere)).status == "pending_enrichment"
+
+
+async def test_bulk_reject_checks_each_reports_version(make_kanal):
+    k = await make_kanal()
+    fresh = await sms_in_queue(k, 1, "promo pulsa murah satu")
+    stale = await sms_in_queue(k, 2, "promo pulsa murah dua")
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    form = [("csrf", csrf), ("reason", "not_a_complaint"), ("id", fresh), ("id", stale)]
+    form += [(f"version:{i}", hidden(html, f"version:{i}")) for i in (fresh, stale)]
+    await k.store.update_report(
+        stale, lambda r: r.model_copy(update={"description": "diubah", "history": []})
+    )
+    r = await k.client.post("/admin/reject", data=form)
+    text = await r.text()
+    assert "1 laporan ditolak (Bukan pengaduan)" in text
+    ticket = (await k.store.get_report(stale)).ticket
+    assert f"{ticket} (diubah orang lain sejak antrean dimuat)" in text
+    assert (await k.store.get_report(fresh)).status == "rejected"
+    assert (await k.store.get_report(stale)).status == "pending_enrichment"
+
+
+async def test_likely_duplicates_are_grouped_under_their_first_report_and_rejected_at_once(
+    make_kanal,
+):
+    from normalizers.report import DuplicateSuggestion
+
+    k = await make_kanal()
+    first = await sms_in_queue(k, 1, TEXT, at="07:00")
+    again = [await sms_in_queue(k, n, f"Ulang {n}: {TEXT}", at=f"0{n + 6}:00") for n in (2, 3)]
+    head = await k.store.get_report(first)
+    for n, report_id in enumerate(again):
+        # The second repeats the first; the third repeats the second (a chain).
+        original = head if n == 0 else await k.store.get_report(again[0])
+        suggestion = DuplicateSuggestion(id=original.id, ticket=original.ticket, why="teks sama")
+
+        def suggest(r, s=suggestion):  # type: ignore[no-untyped-def]
+            r.suggestions.duplicate_of = [s]
+            return r.model_copy(update={"history": []})
+
+        await k.store.update_report(report_id, suggest)
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    group = card(html, first)
+    assert "Kemungkinan duplikat laporan ini (2)" in group
+    assert all(f'href="/admin/reports/{i}"' in group for i in again)
+    assert all(f'id="card-{i}"' not in html for i in again)
+    form = re.search(r'<form method="post" action="/admin/reject".*?</form>', group, re.S)
+    fields = re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0))
+    assert ("duplicate_of", first) in fields and ("reason", "duplicate") in fields
+    r = await k.client.post("/admin/reject", data=fields)
+    assert "2 laporan ditolak (Duplikat)" in await r.text()
+    for report_id in again:
+        report = await k.store.get_report(report_id)
+        assert report.status == "rejected" and report.duplicate_of == first
+    assert (await k.store.get_report(first)).status == "pending_enrichment"
+
+
+async def test_the_report_page_speaks_in_names_marks_the_chosen_and_asks_for_a_reason(
+    make_kanal,
+):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    page = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+    # The rules' category is already set: told as set, not offered as a new suggestion.
+    assert "Pakai kategori" not in page and "✓ Terpasang</span> Jalan" in page
+    assert "antrean Kel. Menteng, Kec. Menteng" in page
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/accept",
+        data={"csrf": csrf, "version": hidden(page, "version"), "kelurahan_code": "31.71.06.1001"},
+    )
+    page = await r.text()
+    assert "✓ Dipilih</span> lokasi laporan ini sekarang" in page
+    assert "Pakai lokasi Kel. Menteng" not in page
+    history = re.search(r'<ol class="history">.*?</ol>', page, re.S).group(0)
+    assert "ana: melengkapi lokasi Kel. Menteng, Kec. Menteng (titik tengah kelurahan)" in history
+    assert "kanal: pesan warga diterima" in history
+    assert "enriched" not in history and "no_location" not in history
+    # No reason chosen: nothing rejected, and the refusal is told once after a redirect.
+    reject = re.search(r'<select id="reason" name="reason" required>(.*?)</select>', page, re.S)
+    assert reject and reject.group(1).startswith('<option value="" selected>')
+    r = await k.client.post(
+        f"/admin/reports/{report_id}/reject",
+        data={"csrf": csrf, "version": hidden(page, "version"), "reason": ""},
+        allow_redirects=False,
+    )
+    assert r.status == 303
+    assert "Pilih alasan penolakan" in await (await k.client.get(r.headers["Location"])).text()
+    assert (await k.store.get_report(report_id)).status == "pending_enrichment"
+
+
+async def test_offices_and_areas_are_named_in_the_navigation(make_kanal):
+    k = await make_kanal()
+    await sign_in(k.client, "ina", "office:inspektorat", store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    assert "Inspektorat Provinsi DKI Jakarta" in html and "office:inspektorat" not in html
+
+
+async def test_the_front_page_leads_to_signin_and_to_tracking_a_ticket(make_kanal):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    ticket = (await k.store.get_report(report_id)).ticket
+    home = await k.client.get("/")
+    html = await home.text()
+    assert home.status == 200
+    assert 'href="/signin"' in html and 'action="/track"' in html and 'name="ticket"' in html
+    r = await k.client.get(f"/track?ticket=+{ticket.lower()}+", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == f"/track/{ticket}"
+    page = await k.client.get(r.headers["Location"])
+    assert page.status == 200 and ticket in await page.text()
+    r = await k.client.get("/track?ticket=%3Cscript%3E")
+    assert r.status == 400 and "<script>" not in await r.text()
