@@ -3,6 +3,7 @@ reporter, in the reader's scope (by the indexed `reporter_key`)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -28,7 +29,10 @@ async def other_open_reports(
     store: StoreEngine, scope: str, report_ids: Sequence[str]
 ) -> dict[str, list[OtherReport]]:
     """For each of `report_ids`, the other open reports (oldest first) of the same reporter
-    that `scope` may see; reports without a known reporter get none."""
+    that `scope` may see; reports without a known reporter get none. Below the province a
+    confidential report is never linked to its reporter's others, either way: the link
+    would tell who sent it."""
+    province = scope == "province"
     if not report_ids:
         return {}
     async with store.read() as conn:
@@ -44,7 +48,13 @@ async def other_open_reports(
             return {}
         rows = (
             await conn.execute(
-                select(reports.c.id, reports.c.ticket, reports.c.status, reports.c.reporter_key)
+                select(
+                    reports.c.id,
+                    reports.c.ticket,
+                    reports.c.status,
+                    reports.c.reporter_key,
+                    reports.c.doc,
+                )
                 .where(
                     reports.c.reporter_key.in_(sorted(keys)),
                     reports.c.status.not_in(CLOSED),
@@ -55,9 +65,14 @@ async def other_open_reports(
             )
         ).all()
     by_key: dict[str, list[OtherReport]] = {}
+    hidden: set[str] = set()
     for row in rows:
+        if not province and json.loads(row.doc).get("confidential"):
+            hidden.add(row.id)
+            continue
         by_key.setdefault(row.reporter_key, []).append(OtherReport(row.id, row.ticket, row.status))
     return {
         report_id: [o for o in by_key.get(key, []) if o.id != report_id][:MAX_PER_REPORTER]
         for report_id, key in keyed
+        if report_id not in hidden
     }

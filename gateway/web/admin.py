@@ -1,9 +1,10 @@
 """`/admin`: the enrichment queue as web pages for signed-in admins (Bahasa Indonesia).
 
 The same rules as the admin API (`gateway.pipeline.enrich`: leases, PATCH, submit, reject), the
-same scopes, the same sign-in as the desks (`gateway.web.sessions`). No script: every
-action is a small form POST (CSRF-checked) answered by a redirect, so it works on any
-phone. Viewers read; only admins change.
+same scopes, the same sign-in as the desks (`gateway.web.sessions`). Every action is a
+small form POST (CSRF-checked) answered by a redirect, outcomes told once on the next page,
+so it works on any phone and a reload never posts again; the queue's one script only adds
+keys. Viewers read; only admins change.
 """
 
 from __future__ import annotations
@@ -213,11 +214,7 @@ class AdminPages:
             items, cursor = [], None
         now = self.store.clock()
         others = await other_open_reports(self.store, person.scope, [r.id for r in items])
-        province = person.scope == "province"
-        cards = {
-            r.id: self._card(r, now, others.get(r.id, []) if province or not r.confidential else [])
-            for r in items
-        }
+        cards = {r.id: self._card(r, now, others.get(r.id, [])) for r in items}
         heads = duplicate_heads(items)
         for r in items:
             if heads[r.id] != r.id:
@@ -331,7 +328,7 @@ class AdminPages:
             if not scope_contains(person.scope, current.owner):
                 raise enrich.EnrichError(404, "not_found", "no such report")
             entries: list[HistoryEntry] = []
-            if patch is not None and current.location.kelurahan is None:
+            if patch is not None and "location" in enrich.missing_for_submit(current):
                 current = enrich.apply_patch(
                     current,
                     patch,
@@ -502,10 +499,8 @@ class AdminPages:
         geocode_q = request.query.get("cari", "").strip()[:200]
         found = self.geocoder.suggest(geocode_q, 5) if geocode_q else []
         show_identity = province or not report.confidential
-        others = (
-            (await other_open_reports(self.store, person.scope, [report.id])).get(report.id, [])
-            if show_identity
-            else []
+        others = (await other_open_reports(self.store, person.scope, [report.id])).get(
+            report.id, []
         )
         return await self.page(
             request,

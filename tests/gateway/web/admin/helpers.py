@@ -67,3 +67,12 @@ async def sign_in(
     page = await client.get("/admin")
     assert page.status == 200
     return hidden(await page.text(), "csrf")
+
+
+async def second_client(k: Any) -> Any:
+    """Another browser on the same kanal (its own cookies)."""
+    from aiohttp.test_utils import TestClient
+
+    client = TestClient(k.client.server)
+    await client.start_server()
+    return client

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import re
 
-from tests.gateway.web.admin.helpers import MENTENG, hidden, sign_in, sms_in_queue
+from tests.gateway.web.admin.helpers import (
+    MENTENG,
+    hidden,
+    second_client,
+    sign_in,
+    sms_in_queue,
+)
 
 TEXT = "Jalan berlubang besar di depan SDN 01 Kelurahan Menteng, mohon diperbaiki"
-
-
-async def second_client(k):  # type: ignore[no-untyped-def]
-    from aiohttp.test_utils import TestClient
-
-    client = TestClient(k.client.server)
-    await client.start_server()
-    return client
 
 
 async def test_a_kelurahan_admin_enriches_and_submits_a_report_from_the_pages(make_kanal):

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import re
 
-from tests.gateway.web.admin.helpers import MENTENG, hidden, sign_in, sms_in_queue
+from tests.gateway.web.admin.helpers import (
+    MENTENG,
+    hidden,
+    second_client,
+    sign_in,
+    sms_in_queue,
+)
 
 TEXT = "Jalan berlubang besar di depan SDN 01 Kelurahan Menteng, mohon diperbaiki"
 VAGUE = "halo apa kabar semuanya"
@@ -251,3 +257,28 @@ async def test_the_front_page_leads_to_signin_and_to_tracking_a_ticket(make_kana
     assert page.status == 200 and ticket in await page.text()
     r = await k.client.get("/track?ticket=%3Cscript%3E")
     assert r.status == 400 and "<script>" not in await r.text()
+
+
+async def test_a_confidential_report_is_linked_to_no_other_report_below_the_province(
+    make_kanal,
+):
+    k = await make_kanal()
+    secret = await sms_in_queue(k, 1, TEXT)
+    other = await sms_in_queue(k, 2, VAGUE)  # the same phone number
+    await k.store.update_report(
+        secret, lambda r: r.model_copy(update={"confidential": True, "history": []})
+    )
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    assert f'href="/admin/reports/{other}"' not in card(html, secret)
+    assert f'href="/admin/reports/{secret}"' not in card(html, other)
+    page = await (await k.client.get(f"/admin/reports/{secret}")).text()
+    assert 'id="others"' not in page
+    # The province sees who sent what, and the links.
+    client = await second_client(k)
+    try:
+        await sign_in(client, "prov", "province", store=k.store)
+        html = await (await client.get("/admin")).text()
+        assert f'href="/admin/reports/{other}"' in card(html, secret)
+    finally:
+        await client.close()
