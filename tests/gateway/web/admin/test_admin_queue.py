@@ -282,3 +282,34 @@ async def test_a_confidential_report_is_linked_to_no_other_report_below_the_prov
         assert f'href="/admin/reports/{other}"' in card(html, secret)
     finally:
         await client.close()
+
+
+async def test_viewers_and_other_kelurahan_cannot_take_or_reject_from_the_queue(make_kanal):
+    k = await make_kanal()
+    mine = await sms_in_queue(k, 1, TEXT)
+    elsewhere = await sms_in_queue(k, 2, "Sampah menumpuk di Tebet Timur", owner=TEBET)
+    csrf = await sign_in(k.client, "vera", MENTENG, role="viewer", store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    assert "/take" not in html and 'id="bulk"' not in html
+    version = str((await k.store.get_report(mine)).version)
+    r = await k.client.post(
+        f"/admin/reports/{mine}/take",
+        data={"csrf": csrf, "version": version, "kelurahan_code": "31.71.06.1001"},
+    )
+    assert r.status == 403
+    r = await k.client.post("/admin/reject", data={"csrf": csrf, "id": mine, "reason": "spam"})
+    assert r.status == 403
+    assert (await k.store.get_report(mine)).status == "pending_enrichment"
+
+    other = await second_client(k)
+    try:
+        csrf = await sign_in(other, "ana", MENTENG, store=k.store)
+        before = await k.store.get_report(elsewhere)
+        r = await other.post(
+            f"/admin/reports/{elsewhere}/take",
+            data={"csrf": csrf, "version": str(before.version), "kelurahan_code": "31.74.01.1001"},
+        )
+        assert "tidak ditemukan di wilayah Anda" in await r.text()
+        assert (await k.store.get_report(elsewhere)).version == before.version
+    finally:
+        await other.close()
