@@ -102,7 +102,8 @@ class Labels:
         if note == "released":
             return "melepas laporan"
         if note == "enriched":
-            return "melengkapi " + (self._enriched(changes) or "laporan")
+            told = self._enriched(changes)
+            return f"melengkapi {told}" if told else "menyimpan tanpa perubahan"
         if note == "submitted":
             told = "dikirim ke CRM"
             owner = changes.get("owner")

@@ -313,3 +313,36 @@ async def test_viewers_and_other_kelurahan_cannot_take_or_reject_from_the_queue(
         assert (await k.store.get_report(elsewhere)).version == before.version
     finally:
         await other.close()
+
+
+def test_history_entries_read_as_sentences_in_bahasa_indonesia():
+    from datetime import UTC, datetime
+
+    from gateway.base.config import DEFAULT_OFFICES
+    from gateway.web.admin_labels import Labels
+    from normalizers.category import default_taxonomy
+    from normalizers.geo import default_index
+    from normalizers.report import HistoryEntry
+
+    labels = Labels(default_index(), DEFAULT_OFFICES, default_taxonomy())
+    at = datetime(2026, 11, 27, tzinfo=UTC)
+
+    def told(note, changes=None, status="pending_enrichment"):  # type: ignore[no-untyped-def]
+        return labels.history(
+            HistoryEntry(at=at, status=status, by="ana", note=note, changes=changes)
+        )
+
+    assert told("enriched", {"category": "jalan", "owner": "office:inspektorat"}) == (
+        "melengkapi kategori Jalan; dialihkan ke Inspektorat Provinsi DKI Jakarta"
+    )
+    assert told("enriched", {}) == "menyimpan tanpa perubahan"
+    assert told("submitted", {"owner": MENTENG}, "ready") == (
+        "dikirim ke CRM; antrean menjadi Kel. Menteng, Kec. Menteng"
+    )
+    assert told("spam", {"reason": "spam"}, "rejected") == "ditolak: Spam"
+    assert told("owner kota:31.71", None, "ready") == (
+        "diteruskan ke Kota Administrasi Jakarta Pusat"
+    )
+    assert labels.owner("kecamatan:31.71.06") == "Kec. Menteng"
+    assert labels.owner("office:balai_kota") == "Balai Kota (pendopo)"
+    assert labels.owner("kelurahan:99.99.99.9999") == "kelurahan:99.99.99.9999"
