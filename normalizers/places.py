@@ -124,6 +124,30 @@ STREET_STOPWORDS = frozenset(
     }
 )
 
+# Abbreviations of the first word of place names, as in map addresses ("Kb. Jeruk",
+# "Pd. Kelapa", "Tj. Priok", "Kp. Melayu"). Short words that are also everyday words
+# (tim, bar, ut) are left out.
+NAME_ABBREVIATIONS = {
+    "kp": "kampung",
+    "kmp": "kampung",
+    "kamp": "kampung",
+    "pd": "pondok",
+    "pdk": "pondok",
+    "tj": "tanjung",
+    "tjg": "tanjung",
+    "kb": "kebon",
+    "kbn": "kebon",
+    "ps": "pasar",
+    "psr": "pasar",
+    "cemp": "cempaka",
+    "kby": "kebayoran",
+    "brt": "barat",
+    "tmr": "timur",
+    "utr": "utara",
+    "sel": "selatan",
+    "slt": "selatan",
+}
+
 # Older or everyday names of kelurahan (alias → official kelurahan name, kecamatan name).
 KELURAHAN_ALIASES: dict[str, tuple[str, str]] = {
     "kampung tengah": ("Tengah", "Kramatjati"),
@@ -297,6 +321,8 @@ class Gazetteer:
     landmarks: dict[str, tuple[str, float, float]]  # phrase → kelurahan code, lat, lon
     kelurahan_compact: dict[str, list[str]]
     kecamatan_compact: dict[str, list[str]]
+    # One-word names written as two ("kramat jati", "pulo gadung"): kelurahan, kecamatan codes.
+    split_names: dict[str, tuple[list[str], list[str]]]
 
 
 def _add(table: dict[str, list[str]], key: str, code: str) -> None:
@@ -378,7 +404,26 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         landmarks,
         kelurahan_compact,
         kecamatan_compact,
+        _split_names(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
     )
+
+
+def _split_names(
+    kelurahan: dict[str, list[str]],
+    kecamatan: dict[str, list[str]],
+    kelurahan_compact: dict[str, list[str]],
+    kecamatan_compact: dict[str, list[str]],
+) -> dict[str, tuple[list[str], list[str]]]:
+    split: dict[str, tuple[list[str], list[str]]] = {}
+    for compact in kelurahan_compact.keys() | kecamatan_compact.keys():
+        for cut in range(3, len(compact) - 2):
+            key = f"{compact[:cut]} {compact[cut:]}"
+            if key not in kelurahan and key not in kecamatan:
+                split[key] = (
+                    kelurahan_compact.get(compact, []),
+                    kecamatan_compact.get(compact, []),
+                )
+    return split
 
 
 # ---- finding mentions ---------------------------------------------------------------
@@ -437,6 +482,28 @@ def marker_kind(word: str) -> str | None:
     return kind if difflib.SequenceMatcher(None, word, full).ratio() >= 0.86 else None
 
 
+_MARKER_WORDS = (
+    KELURAHAN_MARKERS | KECAMATAN_MARKERS | STREET_MARKERS | GANG_MARKERS | SCHOOL_MARKERS | {"sd"}
+)
+
+
+def _may_be_marker(word: str) -> bool:
+    return word in _MARKER_WORDS or word.startswith(("kel", "kec"))
+
+
+def _tokens_word(word: str, gaz: Gazetteer) -> str:
+    """The word a name table would use: "pd" is "pondok", "kebagusan2" (a hashtag) is
+    "kebagusan"."""
+    expanded = NAME_ABBREVIATIONS.get(word)
+    if expanded is not None:
+        return expanded
+    if word[-1].isdigit() and not word[0].isdigit():
+        letters = word.rstrip("0123456789")
+        if letters in gaz.kelurahan_compact:
+            return letters
+    return word
+
+
 def _close_match(
     words: list[_Token], table: dict[str, list[str]], compact: dict[str, list[str]]
 ) -> tuple[int, list[str], bool] | None:
@@ -475,6 +542,9 @@ def _find_mentions(
 ) -> tuple[list[_Mention], list[tuple[int, _Mention]], bool]:
     folded = fold(text[:MAX_TEXT_CHARS])
     tokens = [_Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(folded)]
+    for k, token in enumerate(tokens):
+        if token.text in NAME_ABBREVIATIONS or token.text[-1].isdigit():
+            tokens[k] = _Token(_tokens_word(token.text, gaz), token.start, token.end)
     mentions: list[_Mention] = []
     used = [False] * len(tokens)
 
@@ -514,9 +584,9 @@ def _find_mentions(
 
     # 2. Marked names: "kel. X", "kecamatan X", "SDN X 02", "jl. X", "gg. X".
     for i, token in enumerate(tokens):
-        if used[i] or i + 1 >= len(tokens):
+        if used[i] or i + 1 >= len(tokens) or not _may_be_marker(token.text):
             continue
-        marker = marker_kind(token.text) if token.text[0] == "k" or token.text == "lurah" else None
+        marker = marker_kind(token.text)
         school = token.text in SCHOOL_MARKERS or (
             token.text == "sd" and tokens[i + 1].text in ("n", "negeri")
         )
@@ -576,7 +646,8 @@ def _find_mentions(
 
     # 3. Addresses: the words right before or after "RT 03/RW 05" name its kelurahan.
     addresses: list[tuple[int, _Mention]] = []  # RW number, its words
-    for address in _ADDRESS.finditer(text[:MAX_TEXT_CHARS].lower()):
+    has_address = "rt" in folded or "rw" in folded
+    for address in _ADDRESS.finditer(text[:MAX_TEXT_CHARS].lower()) if has_address else ():
         number = int(next(g for g in address.group("a", "b", "c", "d") if g))
         addresses.append((number, _Mention("rw", {}, address.start(), address.end(), 1.0)))
         after = [k for k, t in enumerate(tokens) if t.start >= address.end()][:3]
@@ -628,10 +699,8 @@ def _find_mentions(
                 continue
             kel_codes = gaz.kelurahan.get(key)
             kec_codes = gaz.kecamatan.get(key)
-            if n == 2 and not kel_codes and not kec_codes:  # "kramat jati" is Kramatjati
-                compact = key.replace(" ", "")
-                kel_codes = gaz.kelurahan_compact.get(compact)
-                kec_codes = gaz.kecamatan_compact.get(compact)
+            if n == 2 and not kel_codes and not kec_codes and key in gaz.split_names:
+                kel_codes, kec_codes = gaz.split_names[key]  # "kramat jati" is Kramatjati
             if not kel_codes and not kec_codes:
                 continue
             start, end = tokens[i].start, tokens[i + n - 1].end

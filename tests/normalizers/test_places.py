@@ -299,3 +299,29 @@ def test_a_well_known_place_is_a_confident_suggestion_of_its_kelurahan(index, pl
 )
 def test_a_kind_of_place_without_its_name_is_nothing(index, text):
     assert suggest_locations(text, index) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kelurahan"),
+    [
+        ("banjir di Kb. Kacang", "Kebon Kacang"),
+        ("got mampet Pd. Kelapa", "Pondok Kelapa"),
+        ("genangan di Tj. Priok", "Tanjung Priok"),
+        ("banjir kp. melayu", "Kampung Melayu"),
+    ],
+)
+def test_map_style_abbreviations_of_a_name_are_read(index, text, kelurahan):
+    assert top(text, index).kelurahan.name == kelurahan
+
+
+def test_an_abbreviation_with_its_rt_rw_is_confident(index):
+    suggestion = top("Pd. Kelapa RT 3/5 banjir", index)
+    assert suggestion.kelurahan.name == "Pondok Kelapa"
+    assert suggestion.confidence >= 0.8
+
+
+def test_a_hashtag_with_a_number_names_its_kelurahan_weakly(index):
+    suggestion = top("#cuacaekstrim #drainaseburuk #kebagusan2", index)
+    assert suggestion.kelurahan.name == "Kebagusan"
+    assert suggestion.confidence < 0.8
+    assert suggest_locations("ikut program kb 2 anak", index) == []
