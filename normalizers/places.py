@@ -321,8 +321,8 @@ class Gazetteer:
     landmarks: dict[str, tuple[str, float, float]]  # phrase → kelurahan code, lat, lon
     kelurahan_compact: dict[str, list[str]]
     kecamatan_compact: dict[str, list[str]]
-    # One-word names written as two ("kramat jati", "pulo gadung"): kelurahan, kecamatan codes.
-    split_names: dict[str, tuple[list[str], list[str]]]
+    # Names with their words joined or split another way: kelurahan, kecamatan codes.
+    respelled: dict[str, tuple[list[str], list[str]]]
 
 
 def _add(table: dict[str, list[str]], key: str, code: str) -> None:
@@ -404,26 +404,36 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         landmarks,
         kelurahan_compact,
         kecamatan_compact,
-        _split_names(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
+        _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
     )
 
 
-def _split_names(
+def _respellings(
     kelurahan: dict[str, list[str]],
     kecamatan: dict[str, list[str]],
     kelurahan_compact: dict[str, list[str]],
     kecamatan_compact: dict[str, list[str]],
 ) -> dict[str, tuple[list[str], list[str]]]:
-    split: dict[str, tuple[list[str], list[str]]] = {}
+    """Names with their words joined or split the other way: "palmerah" for the kecamatan
+    Pal Merah, "kramat jati" for Kramatjati."""
+    respelled: dict[str, tuple[list[str], list[str]]] = {}
     for compact in kelurahan_compact.keys() | kecamatan_compact.keys():
+        codes = (kelurahan_compact.get(compact, []), kecamatan_compact.get(compact, []))
+        respelled[compact] = codes
         for cut in range(3, len(compact) - 2):
-            key = f"{compact[:cut]} {compact[cut:]}"
-            if key not in kelurahan and key not in kecamatan:
-                split[key] = (
-                    kelurahan_compact.get(compact, []),
-                    kecamatan_compact.get(compact, []),
-                )
-    return split
+            respelled[f"{compact[:cut]} {compact[cut:]}"] = codes
+    for key in kelurahan.keys() | kecamatan.keys():
+        # "pulo gadung" is the kelurahan Pulo Gadung and how people write Pulogadung.
+        respelled.pop(key, None)
+        exact = (kelurahan.get(key, []), kecamatan.get(key, []))
+        joined = key.replace(" ", "")
+        either = (
+            exact[0] or kelurahan_compact.get(joined, []),
+            exact[1] or kecamatan_compact.get(joined, []),
+        )
+        if either != exact:
+            respelled[key] = either
+    return respelled
 
 
 # ---- finding mentions ---------------------------------------------------------------
@@ -699,8 +709,8 @@ def _find_mentions(
                 continue
             kel_codes = gaz.kelurahan.get(key)
             kec_codes = gaz.kecamatan.get(key)
-            if n == 2 and not kel_codes and not kec_codes and key in gaz.split_names:
-                kel_codes, kec_codes = gaz.split_names[key]  # "kramat jati" is Kramatjati
+            if n <= 2 and key in gaz.respelled:  # "kramat jati", "palmerah", "tanahabang"
+                kel_codes, kec_codes = gaz.respelled[key]
             if not kel_codes and not kec_codes:
                 continue
             start, end = tokens[i].start, tokens[i + n - 1].end

@@ -325,3 +325,11 @@ def test_a_hashtag_with_a_number_names_its_kelurahan_weakly(index):
     assert suggestion.kelurahan.name == "Kebagusan"
     assert suggestion.confidence < 0.8
     assert suggest_locations("ikut program kb 2 anak", index) == []
+
+
+def test_a_kecamatan_written_as_one_word_supports_the_kelurahan(index):
+    # The kecamatan is Pal Merah; "palmerah" is also the name of one of its kelurahan.
+    suggestion = top("kel. kemanggisan palmerah, pohon tumbang", index)
+    assert suggestion.kelurahan.name == "Kemanggisan"
+    assert suggestion.confidence >= 0.8
+    assert "palmerah" in suggestion.evidence
