@@ -772,6 +772,26 @@ def _overlaps(a: _Mention, b: _Mention) -> bool:
     return a.start < b.end and b.start < a.end
 
 
+def _narrow(
+    street: _Mention, kecamatan: list[_Mention], kota: list[_Mention], index: AreaIndex
+) -> None:
+    """Keep only the street's kelurahan inside the kecamatan (else the kota) the text names:
+    "jl. X, kec. Y" is the part of X in Y, whatever share of X's length that is."""
+    for named, level in ((kecamatan, 0), (kota, 1)):
+        wanted = {c for m in named if not _overlaps(m, street) for c in m.codes}
+        if not wanted:
+            continue
+        inside = {}
+        for code, share in street.codes.items():
+            match = index.by_kelurahan_code(code)
+            if match is not None and (match.kecamatan, match.kota)[level].code in wanted:
+                inside[code] = share
+        if inside:
+            total = sum(inside.values())
+            street.codes = {code: share / total for code, share in inside.items()}
+            return
+
+
 def suggest_locations(
     text: str, index: AreaIndex | None = None, limit: int = 3
 ) -> list[LocationSuggestion]:
@@ -786,6 +806,8 @@ def suggest_locations(
         return []
     kecamatan_mentions = [m for m in mentions if m.kind == "kecamatan"]
     kota_mentions = [m for m in mentions if m.kind == "kota"]
+    for street in (m for m in direct if m.kind == "street" and len(m.codes) > 1):
+        _narrow(street, kecamatan_mentions, kota_mentions, index)
 
     scored: dict[str, tuple[float, list[_Mention], tuple[float, float] | None]] = {}
     for code in {c for m in direct for c in m.codes}:

@@ -333,3 +333,17 @@ def test_a_kecamatan_written_as_one_word_supports_the_kelurahan(index):
     assert suggestion.kelurahan.name == "Kemanggisan"
     assert suggestion.confidence >= 0.8
     assert "palmerah" in suggestion.evidence
+
+
+def test_a_kecamatan_narrows_a_street_that_runs_through_several_kelurahan(index):
+    # Jl. I Gusti Ngurah Rai runs through Jatinegara (kec. Cakung) and Klender (kec. Duren
+    # Sawit), about half its length in each.
+    alone = suggest_locations("jl i gusti ngurah rai banjir", index)
+    assert {s.kelurahan.name for s in alone} == {"Jatinegara", "Klender"}
+    assert all(s.confidence < 0.5 for s in alone)
+    narrowed = top("jl i gusti ngurah rai kec cakung banjir", index)
+    assert narrowed.kelurahan.name == "Jatinegara"
+    assert narrowed.confidence >= 0.8
+    other = top("jl i gusti ngurah rai kec duren sawit banjir", index)
+    assert other.kelurahan.name == "Klender"
+    assert other.confidence >= 0.8
