@@ -36,6 +36,9 @@ STREET_MARKERS = frozenset({"jl", "jln", "jalan", "jlan", "jl.raya"})
 GANG_MARKERS = frozenset({"gg", "gang"})
 # DKI's state primary schools are named after their kelurahan: "SDN Cideng 02".
 SCHOOL_MARKERS = frozenset({"sdn"})
+# So are most community health centres ("Puskesmas Kelurahan Cideng", "puskesmas cideng"),
+# but a kecamatan's own puskesmas may stand in another kelurahan: a hint, not proof.
+HEALTH_CENTRE_MARKERS = frozenset({"puskesmas", "pkm"})
 
 # Single-word kelurahan names that are also everyday words or personal/other place names:
 # seen without a "kel." marker they are not evidence.
@@ -493,7 +496,13 @@ def marker_kind(word: str) -> str | None:
 
 
 _MARKER_WORDS = (
-    KELURAHAN_MARKERS | KECAMATAN_MARKERS | STREET_MARKERS | GANG_MARKERS | SCHOOL_MARKERS | {"sd"}
+    KELURAHAN_MARKERS
+    | KECAMATAN_MARKERS
+    | STREET_MARKERS
+    | GANG_MARKERS
+    | SCHOOL_MARKERS
+    | HEALTH_CENTRE_MARKERS
+    | {"sd"}
 )
 
 
@@ -592,7 +601,7 @@ def _find_mentions(
                 claim(i, n)
                 break
 
-    # 2. Marked names: "kel. X", "kecamatan X", "SDN X 02", "jl. X", "gg. X".
+    # 2. Marked names: "kel. X", "kecamatan X", "SDN X 02", "puskesmas X", "jl. X", "gg. X".
     for i, token in enumerate(tokens):
         if used[i] or i + 1 >= len(tokens) or not _may_be_marker(token.text):
             continue
@@ -600,7 +609,8 @@ def _find_mentions(
         school = token.text in SCHOOL_MARKERS or (
             token.text == "sd" and tokens[i + 1].text in ("n", "negeri")
         )
-        if marker is not None or school:
+        health_centre = token.text in HEALTH_CENTRE_MARKERS
+        if marker is not None or school or health_centre:
             first = i + 1
             if school:  # "SDN 02 Cideng", "SD Negeri Cideng 02"
                 while first < len(tokens) and (
@@ -622,7 +632,9 @@ def _find_mentions(
                     {code: 1 / len(codes) for code in codes},
                     token.start,
                     tokens[first + n - 1].end,
-                    (1.0 if exact else 0.85) * (_SCHOOL_STRENGTH if school else 1.0),
+                    (1.0 if exact else 0.85)
+                    * (_SCHOOL_STRENGTH if school else 1.0)
+                    * (_HEALTH_CENTRE_STRENGTH if health_centre else 1.0),
                 )
             )
             claim(i, first + n - i)
@@ -762,6 +774,7 @@ _KOTA_SUPPORT = 0.08
 _RW_SUPPORT = 0.06
 _RW_CONFLICT = 0.85
 _SCHOOL_STRENGTH = 0.95
+_HEALTH_CENTRE_STRENGTH = 0.9
 _ADDRESS_STRENGTH = 0.9
 _ADDRESS_AMBIGUOUS_STRENGTH = 0.7
 _MAX_CONFIDENCE = 0.97

@@ -347,3 +347,11 @@ def test_a_kecamatan_narrows_a_street_that_runs_through_several_kelurahan(index)
     other = top("jl i gusti ngurah rai kec duren sawit banjir", index)
     assert other.kelurahan.name == "Klender"
     assert other.confidence >= 0.8
+
+
+def test_a_puskesmas_names_its_kelurahan_as_a_hint(index):
+    suggestion = top("antri lama di puskesmas cideng, genangan di depan", index)
+    assert suggestion.kelurahan.name == "Cideng"
+    assert 0.7 < suggestion.confidence < 0.8
+    assert top("puskesmas kelurahan cideng kebanjiran", index).confidence >= 0.8
+    assert suggest_locations("puskesmas penuh, banjir", index) == []
