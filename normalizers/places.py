@@ -458,6 +458,7 @@ class _Mention:
     end: int
     strength: float  # how sure we are the words name this kind of place
     point: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bare: bool = False  # a name with no marker, address or landmark around it
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -736,6 +737,7 @@ def _find_mentions(
                         start,
                         end,
                         strength,
+                        bare=True,
                     )
                 )
             if kec_codes:
@@ -822,6 +824,13 @@ def suggest_locations(
     kota_mentions = [m for m in mentions if m.kind == "kota"]
     for street in (m for m in direct if m.kind == "street" and len(m.codes) > 1):
         _narrow(street, kecamatan_mentions, kota_mentions, index)
+    # An RT/RW anywhere in the text and the one kelurahan it names, which has that RW:
+    # the writer is giving an address, so the name reads as if written beside it.
+    bare = [m for m in direct if m.bare]
+    if addresses and len(bare) == 1 and len(bare[0].codes) == 1:
+        (code,) = bare[0].codes
+        if any((number, code) in gaz.rw for number, _words in addresses):
+            bare[0].strength = max(bare[0].strength, _ADDRESS_STRENGTH)
 
     scored: dict[str, tuple[float, list[_Mention], tuple[float, float] | None]] = {}
     for code in {c for m in direct for c in m.codes}:

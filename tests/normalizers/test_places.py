@@ -355,3 +355,13 @@ def test_a_puskesmas_names_its_kelurahan_as_a_hint(index):
     assert 0.7 < suggestion.confidence < 0.8
     assert top("puskesmas kelurahan cideng kebanjiran", index).confidence >= 0.8
     assert suggest_locations("puskesmas penuh, banjir", index) == []
+
+
+def test_an_rt_rw_elsewhere_in_the_text_confirms_the_one_kelurahan_named(index):
+    text = "Kampung Melayu. Sudah 3 hari air di RT 05 RW 03 belum surut"
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.name == "Kampung Melayu"
+    assert suggestion.confidence >= 0.8
+    assert top("Kampung Melayu. Sudah 3 hari air belum surut", index).confidence < 0.8
+    two_names = "air di rt 2 rw 7 belum surut, kiriman dari kebon kacang dan cideng"
+    assert all(s.confidence < 0.8 for s in suggest_locations(two_names, index))
