@@ -1,9 +1,11 @@
-"""Location suggestions from a complaint's text: kelurahan, kecamatan, kota, streets, RW,
-postal codes and a few landmarks named in informal Indonesian.
+"""Location suggestions from a complaint's text: kelurahan, kecamatan, kota, streets and
+alleys, RT/RW addresses, postal codes, state primary schools and well-known places named in
+informal Indonesian.
 
 A suggestion is for the admin, never a geo-tag. Confidence is calibrated to
-prefer silence: a top suggestion at ≥ 0.8 must be right at least 9 times in 10, measured by
-`bench/bench_places.py` on `bench/data/locations_labelled.jsonl`.
+prefer silence: a top suggestion at ≥ 0.8 must be right at least 9 times in 10 on our own
+texts (`bench/bench_places.py`, `bench/data/locations_labelled.jsonl`) and 19 times in 20 on
+real geo-located flood reports (`bench/bench_places_samples.py`).
 """
 
 from __future__ import annotations
@@ -24,9 +26,20 @@ MAX_TEXT_CHARS = 5_000  # longer texts are e-mails with quoted threads; the star
 MAX_NAME_WORDS = 4
 MAX_STREET_WORDS = 5
 
-KELURAHAN_MARKERS = frozenset({"kel", "kelurahan", "klurahan", "kelurhan", "kelrahan", "lurah"})
-KECAMATAN_MARKERS = frozenset({"kec", "kecamatan", "kecamtan", "kcmtn", "kecmatan", "camat"})
+KELURAHAN_MARKERS = frozenset(
+    {"kel", "kelurahan", "klurahan", "kelurhan", "kelrahan", "lurah", "kelur", "klrhn", "kelrhn"}
+)
+KECAMATAN_MARKERS = frozenset(
+    {"kec", "kecamatan", "kecamtan", "kcmtn", "kecmatan", "camat", "kcm", "kecmtn"}
+)
 STREET_MARKERS = frozenset({"jl", "jln", "jalan", "jlan", "jl.raya"})
+# "Gg. Kelinci" names the alley Gang Kelinci, not a street Kelinci.
+GANG_MARKERS = frozenset({"gg", "gang"})
+# DKI's state primary schools are named after their kelurahan: "SDN Cideng 02".
+SCHOOL_MARKERS = frozenset({"sdn"})
+# So are most community health centres ("Puskesmas Kelurahan Cideng", "puskesmas cideng"),
+# but a kecamatan's own puskesmas may stand in another kelurahan: a hint, not proof.
+HEALTH_CENTRE_MARKERS = frozenset({"puskesmas", "pkm"})
 
 # Single-word kelurahan names that are also everyday words or personal/other place names:
 # seen without a "kel." marker they are not evidence.
@@ -115,6 +128,30 @@ STREET_STOPWORDS = frozenset(
     }
 )
 
+# Abbreviations of the first word of place names, as in map addresses ("Kb. Jeruk",
+# "Pd. Kelapa", "Tj. Priok", "Kp. Melayu"). Short words that are also everyday words
+# (tim, bar, ut) are left out.
+NAME_ABBREVIATIONS = {
+    "kp": "kampung",
+    "kmp": "kampung",
+    "kamp": "kampung",
+    "pd": "pondok",
+    "pdk": "pondok",
+    "tj": "tanjung",
+    "tjg": "tanjung",
+    "kb": "kebon",
+    "kbn": "kebon",
+    "ps": "pasar",
+    "psr": "pasar",
+    "cemp": "cempaka",
+    "kby": "kebayoran",
+    "brt": "barat",
+    "tmr": "timur",
+    "utr": "utara",
+    "sel": "selatan",
+    "slt": "selatan",
+}
+
 # Older or everyday names of kelurahan (alias → official kelurahan name, kecamatan name).
 KELURAHAN_ALIASES: dict[str, tuple[str, str]] = {
     "kampung tengah": ("Tengah", "Kramatjati"),
@@ -163,7 +200,9 @@ _KOTA_DIRECTIONS = {
 }
 
 # Well-known places people name instead of a kelurahan; coordinates are located through
-# the AreaIndex so the kelurahan always comes from the polygons.
+# the AreaIndex so the kelurahan always comes from the polygons. Only places whose
+# published address names the same kelurahan as the polygons are listed (the test suite
+# holds that list): a station on a railway that is itself a kelurahan boundary is not.
 LANDMARKS: dict[str, tuple[float, float]] = {
     "monas": (-6.1754, 106.8272),
     "monumen nasional": (-6.1754, 106.8272),
@@ -184,6 +223,55 @@ LANDMARKS: dict[str, tuple[float, float]] = {
     "terminal kampung rambutan": (-6.3085, 106.8822),
     "terminal pulo gadung": (-6.1837, 106.9093),
     "bundaran senayan": (-6.2276, 106.8011),
+    # Mosques, churches and offices of state.
+    "masjid istiqlal": (-6.1702, 106.8310),
+    "mesjid istiqlal": (-6.1702, 106.8310),
+    "istiqlal": (-6.1702, 106.8310),
+    "gereja katedral": (-6.1694, 106.8333),
+    "katedral jakarta": (-6.1694, 106.8333),
+    "istana merdeka": (-6.1701, 106.8240),
+    "istana negara": (-6.1685, 106.8225),
+    "balai kota dki": (-6.1814, 106.8283),
+    "balaikota dki": (-6.1814, 106.8283),
+    "balai kota jakarta": (-6.1814, 106.8283),
+    "balaikota jakarta": (-6.1814, 106.8283),
+    # Stations, the port and the airport.
+    "stasiun kota": (-6.1376, 106.8146),
+    "stasiun jakarta kota": (-6.1376, 106.8146),
+    "stasiun beos": (-6.1376, 106.8146),
+    "st jakarta kota": (-6.1376, 106.8146),
+    "stasiun tanah abang": (-6.1856, 106.8106),
+    "st tanah abang": (-6.1856, 106.8106),
+    "pelabuhan sunda kelapa": (-6.1237, 106.8087),
+    "bandara halim": (-6.2666, 106.8910),
+    "bandara halim perdanakusuma": (-6.2666, 106.8910),
+    "bandara halim perdana kusuma": (-6.2666, 106.8910),
+    # Markets and malls.
+    "pasar glodok": (-6.1450, 106.8150),
+    "pasar induk kramat jati": (-6.2958, 106.8698),
+    "pasar induk kramatjati": (-6.2958, 106.8698),
+    "grand indonesia": (-6.1951, 106.8204),
+    "plaza indonesia": (-6.1932, 106.8219),
+    "mall taman anggrek": (-6.1786, 106.7922),
+    "mal taman anggrek": (-6.1786, 106.7922),
+    "pondok indah mall": (-6.2656, 106.7838),
+    "pondok indah mal": (-6.2656, 106.7838),
+    # Hospitals and campuses.
+    "rscm": (-6.1976, 106.8473),
+    "rs cipto mangunkusumo": (-6.1976, 106.8473),
+    "rsupn cipto mangunkusumo": (-6.1976, 106.8473),
+    "rumah sakit cipto mangunkusumo": (-6.1976, 106.8473),
+    "rs fatmawati": (-6.2930, 106.7930),
+    "rsup fatmawati": (-6.2930, 106.7930),
+    "rumah sakit fatmawati": (-6.2930, 106.7930),
+    "universitas negeri jakarta": (-6.1940, 106.8790),
+    "kampus unj": (-6.1940, 106.8790),
+    # Parks and places to go out.
+    "taman suropati": (-6.1993, 106.8323),
+    "taman ismail marzuki": (-6.1897, 106.8391),
+    "dufan": (-6.1251, 106.8335),
+    "dunia fantasi": (-6.1251, 106.8335),
+    "taman impian jaya ancol": (-6.1251, 106.8335),
 }
 
 
@@ -203,8 +291,13 @@ class LocationSuggestion:
 # ---- the gazetteer of names, built once per AreaIndex --------------------------------
 
 
+_ASCII_FOLD = {code: chr(code).lower() if chr(code).isalnum() else " " for code in range(128)}
+
+
 def fold(text: str) -> str:
     """Lower-case ASCII with every other character a space, same length as the input."""
+    if text.isascii():  # most texts: one C-level pass
+        return text.translate(_ASCII_FOLD)
     out = []
     for char in text:
         if char.isascii():
@@ -233,9 +326,12 @@ class Gazetteer:
     kota: dict[str, str]  # alias → kota code
     streets: dict[str, _StreetEntry]
     rw: dict[tuple[int, str], tuple[float, float]]
+    rw_max: dict[str, int]  # kelurahan code → its highest RW number
     landmarks: dict[str, tuple[str, float, float]]  # phrase → kelurahan code, lat, lon
     kelurahan_compact: dict[str, list[str]]
     kecamatan_compact: dict[str, list[str]]
+    # Names with their words joined or split another way: kelurahan, kecamatan codes.
+    respelled: dict[str, tuple[list[str], list[str]]]
 
 
 def _add(table: dict[str, list[str]], key: str, code: str) -> None:
@@ -282,6 +378,8 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
             words = _tokens_key(row["name"]).split()
             while words and words[0] in ("jalan", "jl", "jln"):
                 words = words[1:]
+            if words and words[0] in GANG_MARKERS:  # looked up after "gg."/"gang" only
+                words = ["gang", *words[1:]]
             if not words:
                 continue
             keys = {" ".join(words)}
@@ -296,6 +394,9 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
     with (directory / "rw.csv").open(encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
             rw[(int(row["rw"]), row["kelurahan_code"])] = (float(row["lat"]), float(row["lon"]))
+    rw_max: dict[str, int] = {}
+    for number, code in rw:
+        rw_max[code] = max(number, rw_max.get(code, 0))
     landmarks: dict[str, tuple[str, float, float]] = {}
     for phrase, (lat, lon) in LANDMARKS.items():
         located = index.locate(lat, lon)
@@ -308,10 +409,40 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         kota,
         dict(streets),
         rw,
+        rw_max,
         landmarks,
         kelurahan_compact,
         kecamatan_compact,
+        _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
     )
+
+
+def _respellings(
+    kelurahan: dict[str, list[str]],
+    kecamatan: dict[str, list[str]],
+    kelurahan_compact: dict[str, list[str]],
+    kecamatan_compact: dict[str, list[str]],
+) -> dict[str, tuple[list[str], list[str]]]:
+    """Names with their words joined or split the other way: "palmerah" for the kecamatan
+    Pal Merah, "kramat jati" for Kramatjati."""
+    respelled: dict[str, tuple[list[str], list[str]]] = {}
+    for compact in kelurahan_compact.keys() | kecamatan_compact.keys():
+        codes = (kelurahan_compact.get(compact, []), kecamatan_compact.get(compact, []))
+        respelled[compact] = codes
+        for cut in range(3, len(compact) - 2):
+            respelled[f"{compact[:cut]} {compact[cut:]}"] = codes
+    for key in kelurahan.keys() | kecamatan.keys():
+        # "pulo gadung" is the kelurahan Pulo Gadung and how people write Pulogadung.
+        respelled.pop(key, None)
+        exact = (kelurahan.get(key, []), kecamatan.get(key, []))
+        joined = key.replace(" ", "")
+        either = (
+            exact[0] or kelurahan_compact.get(joined, []),
+            exact[1] or kecamatan_compact.get(joined, []),
+        )
+        if either != exact:
+            respelled[key] = either
+    return respelled
 
 
 # ---- finding mentions ---------------------------------------------------------------
@@ -332,11 +463,71 @@ class _Mention:
     end: int
     strength: float  # how sure we are the words name this kind of place
     point: dict[str, tuple[float, float]] = field(default_factory=dict)
+    bare: bool = False  # a name with no marker, address or landmark around it
 
 
 _TOKEN = re.compile(r"[a-z0-9]+")
-_RW = re.compile(r"\brw\s*0*(\d{1,3})\b")
+# An address inside a kelurahan: "RT 03/RW 05", "RT.3 RW.5", "rt03 rw05", "RT/RW 03/05",
+# "rt4/3" (RT 4 of RW 3), "RW 05 RT 03" or a lone "RW 5". Read on the lower-cased text,
+# where "/" still separates the two numbers; the group named rw holds the RW.
+_NUMBER = r"\s*[.:]?\s*0*\d{1,3}"
+_ADDRESS = re.compile(
+    r"\b(?:"
+    rf"rt\s*[./]?\s*rw{_NUMBER}\s*[/.-]\s*0*(?P<a>\d{{1,3}})"
+    rf"|rt{_NUMBER}\s*[/,.-]?\s*rw\s*[.:]?\s*0*(?P<b>\d{{1,3}})"
+    rf"|rt{_NUMBER}\s*/\s*0*(?P<c>\d{{1,3}})"
+    rf"|rw\s*[.:]?\s*0*(?P<d>\d{{1,3}})(?:\s*[/,.-]?\s*rt{_NUMBER})?"
+    r")(?!\d)"
+)
 _POSTAL = re.compile(r"(?<!\d)(1[0-4]\d{3})(?!\d)")
+
+
+@functools.lru_cache(maxsize=8192)
+def marker_kind(word: str) -> str | None:
+    """ "kelurahan" or "kecamatan" when the word announces one ("kel", "kelurahn", "kecamatn")."""
+    if word in KELURAHAN_MARKERS:
+        return "kelurahan"
+    if word in KECAMATAN_MARKERS:
+        return "kecamatan"
+    if not 7 <= len(word) <= 12:
+        return None
+    # Typos of the full words; the prefixes keep out look-alikes such as "keluhan"
+    # (complaint), "kematian" or "keamanan".
+    if word.startswith("kel") and "r" in word:
+        full, kind = "kelurahan", "kelurahan"
+    elif word.startswith("kec"):
+        full, kind = "kecamatan", "kecamatan"
+    else:
+        return None
+    return kind if difflib.SequenceMatcher(None, word, full).ratio() >= 0.86 else None
+
+
+_MARKER_WORDS = (
+    KELURAHAN_MARKERS
+    | KECAMATAN_MARKERS
+    | STREET_MARKERS
+    | GANG_MARKERS
+    | SCHOOL_MARKERS
+    | HEALTH_CENTRE_MARKERS
+    | {"sd"}
+)
+
+
+def _may_be_marker(word: str) -> bool:
+    return word in _MARKER_WORDS or word.startswith(("kel", "kec"))
+
+
+def _tokens_word(word: str, gaz: Gazetteer) -> str:
+    """The word a name table would use: "pd" is "pondok", "kebagusan2" (a hashtag) is
+    "kebagusan"."""
+    expanded = NAME_ABBREVIATIONS.get(word)
+    if expanded is not None:
+        return expanded
+    if word[-1].isdigit() and not word[0].isdigit():
+        letters = word.rstrip("0123456789")
+        if letters in gaz.kelurahan_compact:
+            return letters
+    return word
 
 
 def _close_match(
@@ -372,9 +563,14 @@ def _street_shares(entry: _StreetEntry) -> dict[str, float]:
     return {code: length / total for code, length in entry.lengths.items()}
 
 
-def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int], bool]:
+def _find_mentions(
+    text: str, gaz: Gazetteer
+) -> tuple[list[_Mention], list[tuple[int, _Mention]], bool]:
     folded = fold(text[:MAX_TEXT_CHARS])
     tokens = [_Token(m.group(), m.start(), m.end()) for m in _TOKEN.finditer(folded)]
+    for k, token in enumerate(tokens):
+        if token.text in NAME_ABBREVIATIONS or token.text[-1].isdigit():
+            tokens[k] = _Token(_tokens_word(token.text, gaz), token.start, token.end)
     mentions: list[_Mention] = []
     used = [False] * len(tokens)
 
@@ -412,16 +608,28 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                 claim(i, n)
                 break
 
-    # 2. Marked names: "kel. X", "kecamatan X", "jl. X".
+    # 2. Marked names: "kel. X", "kecamatan X", "SDN X 02", "puskesmas X", "jl. X", "gg. X".
     for i, token in enumerate(tokens):
-        if used[i] or i + 1 >= len(tokens):
+        if used[i] or i + 1 >= len(tokens) or not _may_be_marker(token.text):
             continue
-        rest = tokens[i + 1 : i + 1 + MAX_STREET_WORDS]
-        if token.text in KELURAHAN_MARKERS or token.text in KECAMATAN_MARKERS:
-            is_kel = token.text in KELURAHAN_MARKERS
-            table = gaz.kelurahan if is_kel else gaz.kecamatan
-            compact = gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact
-            found = _close_match(rest, table, compact)
+        marker = marker_kind(token.text)
+        school = token.text in SCHOOL_MARKERS or (
+            token.text == "sd" and tokens[i + 1].text in ("n", "negeri")
+        )
+        health_centre = token.text in HEALTH_CENTRE_MARKERS
+        if marker is not None or school or health_centre:
+            first = i + 1
+            if school:  # "SDN 02 Cideng", "SD Negeri Cideng 02"
+                while first < len(tokens) and (
+                    tokens[first].text in ("n", "negeri") or tokens[first].text.isdigit()
+                ):
+                    first += 1
+            is_kel = marker != "kecamatan"
+            found = _close_match(
+                tokens[first : first + MAX_NAME_WORDS],
+                gaz.kelurahan if is_kel else gaz.kecamatan,
+                gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact,
+            )
             if found is None:
                 continue
             n, codes, exact = found
@@ -430,12 +638,16 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                     "kelurahan" if is_kel else "kecamatan",
                     {code: 1 / len(codes) for code in codes},
                     token.start,
-                    tokens[i + n].end,
-                    1.0 if exact else 0.85,
+                    tokens[first + n - 1].end,
+                    (1.0 if exact else 0.85)
+                    * (_SCHOOL_STRENGTH if school else 1.0)
+                    * (_HEALTH_CENTRE_STRENGTH if health_centre else 1.0),
                 )
             )
-            claim(i, n + 1)
-        elif token.text in STREET_MARKERS:
+            claim(i, first + n - i)
+        elif token.text in STREET_MARKERS or token.text in GANG_MARKERS:
+            rest = tokens[i + 1 : i + 1 + MAX_STREET_WORDS]
+            prefix = ["gang"] if token.text in GANG_MARKERS else []
             for n in range(min(MAX_STREET_WORDS, len(rest)), 0, -1):
                 words = [w.text for w in rest[:n]]
                 key = " ".join(words)
@@ -443,7 +655,7 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                     continue
                 if words[0] in STREET_STOPWORDS and words[0] != "raya":
                     break
-                entry = gaz.streets.get(key)
+                entry = gaz.streets.get(" ".join([*prefix, *words]))
                 if entry is None:
                     continue
                 mentions.append(
@@ -461,7 +673,52 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                 used[i] = True
                 break
 
-    # 3. Bare names: multi-word names anywhere, single words unless everyday words.
+    # 3. Addresses: the words right before or after "RT 03/RW 05" name its kelurahan.
+    addresses: list[tuple[int, _Mention]] = []  # RW number, its words
+    has_address = "rt" in folded or "rw" in folded
+    for address in _ADDRESS.finditer(text[:MAX_TEXT_CHARS].lower()) if has_address else ():
+        number = int(next(g for g in address.group("a", "b", "c", "d") if g))
+        addresses.append((number, _Mention("rw", {}, address.start(), address.end(), 1.0)))
+        after = [k for k, t in enumerate(tokens) if t.start >= address.end()][:3]
+        before = [k for k, t in enumerate(tokens) if t.end <= address.start()][-MAX_NAME_WORDS:]
+        # After: the name itself or behind one word ("rt 4/3 rawa setu", "rw 5 di cideng").
+        spans = [
+            (after[0] + skip, after[0] + skip + n) for skip in (0, 1) if after for n in (4, 3, 2, 1)
+        ]
+        if before and address.start() - tokens[before[-1]].end <= 2:
+            spans += [(before[-1] + 1 - n, before[-1] + 1) for n in (4, 3, 2, 1)]
+        for lo, hi in spans:
+            if lo < 0 or hi > len(tokens) or any(used[lo:hi]):
+                continue
+            key = " ".join(t.text for t in tokens[lo:hi])
+            named = gaz.kelurahan.get(key)
+            if not named:
+                continue
+            ambiguous = hi - lo == 1 and (key in AMBIGUOUS_BARE_NAMES or len(key) < 4)
+            mentions.append(
+                _Mention(
+                    "kelurahan",
+                    {code: 1 / len(named) for code in named},
+                    tokens[lo].start,
+                    tokens[hi - 1].end,
+                    _ADDRESS_AMBIGUOUS_STRENGTH if ambiguous else _ADDRESS_STRENGTH,
+                )
+            )
+            kec_codes = gaz.kecamatan.get(key)
+            if kec_codes:
+                mentions.append(
+                    _Mention(
+                        "kecamatan",
+                        {c: 1 / len(kec_codes) for c in kec_codes},
+                        tokens[lo].start,
+                        tokens[hi - 1].end,
+                        _ADDRESS_STRENGTH * 0.8,
+                    )
+                )
+            claim(lo, hi - lo)
+            break
+
+    # 4. Bare names: multi-word names anywhere, single words unless everyday words.
     for i in range(len(tokens)):
         for n in range(min(MAX_NAME_WORDS, len(tokens) - i), 0, -1):
             if any(used[i : i + n]):
@@ -471,6 +728,8 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                 continue
             kel_codes = gaz.kelurahan.get(key)
             kec_codes = gaz.kecamatan.get(key)
+            if n <= 2 and key in gaz.respelled:  # "kramat jati", "palmerah", "tanahabang"
+                kel_codes, kec_codes = gaz.respelled[key]
             if not kel_codes and not kec_codes:
                 continue
             start, end = tokens[i].start, tokens[i + n - 1].end
@@ -483,6 +742,7 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
                         start,
                         end,
                         strength,
+                        bare=True,
                     )
                 )
             if kec_codes:
@@ -498,18 +758,17 @@ def _find_mentions(text: str, gaz: Gazetteer) -> tuple[list[_Mention], list[int]
             claim(i, n)
             break
 
-    # 4. Postal codes and RW numbers.
+    # 5. Postal codes.
     for postal in _POSTAL.finditer(folded):
         postal_codes = gaz.index.postal_codes.get(postal.group(1))
         if postal_codes:
             shares = {c: 1 / len(postal_codes) for c in postal_codes}
             mentions.append(_Mention("postal", shares, postal.start(), postal.end(), 1.0))
-    rw_numbers = [int(m.group(1)) for m in _RW.finditer(folded)]
     words = [t.text for t in tokens]
     outside = any(w in OUTSIDE_DKI for w in words) or any(
         f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words)
     )
-    return mentions, rw_numbers, outside
+    return mentions, addresses, outside
 
 
 # ---- scoring ---------------------------------------------------------------------
@@ -520,13 +779,38 @@ _BASE = {"kelurahan": 0.86, "landmark": 0.82, "postal": 0.62, "street": 0.58}
 _KEC_SUPPORT = 0.2
 _KEC_SUPPORT_STREET = 0.3
 _KOTA_SUPPORT = 0.08
-_RW_SUPPORT = 0.03
+_RW_SUPPORT = 0.06
+_RW_CONFLICT = 0.85
+_SCHOOL_STRENGTH = 0.95
+_HEALTH_CENTRE_STRENGTH = 0.9
+_ADDRESS_STRENGTH = 0.9
+_ADDRESS_AMBIGUOUS_STRENGTH = 0.7
 _MAX_CONFIDENCE = 0.97
 _EXPLAINED_WEIGHT = 0.3
 
 
 def _overlaps(a: _Mention, b: _Mention) -> bool:
     return a.start < b.end and b.start < a.end
+
+
+def _narrow(
+    street: _Mention, kecamatan: list[_Mention], kota: list[_Mention], index: AreaIndex
+) -> None:
+    """Keep only the street's kelurahan inside the kecamatan (else the kota) the text names:
+    "jl. X, kec. Y" is the part of X in Y, whatever share of X's length that is."""
+    for named, level in ((kecamatan, 0), (kota, 1)):
+        wanted = {c for m in named if not _overlaps(m, street) for c in m.codes}
+        if not wanted:
+            continue
+        inside = {}
+        for code, share in street.codes.items():
+            match = index.by_kelurahan_code(code)
+            if match is not None and (match.kecamatan, match.kota)[level].code in wanted:
+                inside[code] = share
+        if inside:
+            total = sum(inside.values())
+            street.codes = {code: share / total for code, share in inside.items()}
+            return
 
 
 def suggest_locations(
@@ -537,12 +821,21 @@ def suggest_locations(
         return []
     index = index or default_index()
     gaz = gazetteer_for(index)
-    mentions, rw_numbers, outside = _find_mentions(text, gaz)
+    mentions, addresses, outside = _find_mentions(text, gaz)
     direct = [m for m in mentions if m.kind in _BASE]
     if not direct:
         return []
     kecamatan_mentions = [m for m in mentions if m.kind == "kecamatan"]
     kota_mentions = [m for m in mentions if m.kind == "kota"]
+    for street in (m for m in direct if m.kind == "street" and len(m.codes) > 1):
+        _narrow(street, kecamatan_mentions, kota_mentions, index)
+    # An RT/RW anywhere in the text and the one kelurahan it names, which has that RW:
+    # the writer is giving an address, so the name reads as if written beside it.
+    bare = [m for m in direct if m.bare]
+    if addresses and len(bare) == 1 and len(bare[0].codes) == 1:
+        (code,) = bare[0].codes
+        if any((number, code) in gaz.rw for number, _words in addresses):
+            bare[0].strength = max(bare[0].strength, _ADDRESS_STRENGTH)
 
     scored: dict[str, tuple[float, list[_Mention], tuple[float, float] | None]] = {}
     for code in {c for m in direct for c in m.codes}:
@@ -585,15 +878,23 @@ def suggest_locations(
         elif kota_mentions:
             confidence *= 0.5
         point = next((m.point[code] for m in own if code in m.point and m.kind == "landmark"), None)
-        for number in rw_numbers:
-            if (number, code) in gaz.rw:
-                confidence += _RW_SUPPORT
-                point = point or gaz.rw[(number, code)]
-                break
+        # An RW the kelurahan has confirms it (weakly: most have RW 1 to 10); an RW
+        # number above every RW it had in 2012 speaks against it.
+        confirming = [(n, m) for n, m in addresses if (n, code) in gaz.rw]
+        if confirming:
+            number, words = confirming[0]
+            confidence += _RW_SUPPORT
+            point = point or gaz.rw[(number, code)]
+            evidence.append(words)
+        elif addresses and all(n > gaz.rw_max.get(code, 999) for n, _words in addresses):
+            confidence *= _RW_CONFLICT
         if point is None:
             street_points = [m.point[code] for m in own if m.kind == "street" and code in m.point]
             point = street_points[0] if street_points else None
-        if outside:
+        # A neighbour city named in passing ("hujan di jakarta dan bekasi") does not
+        # outweigh a kelurahan and its kecamatan both named with their markers.
+        marked = any(m.kind == "kelurahan" and m.strength >= 0.85 for m in own)
+        if outside and not (marked and kec_support):
             confidence *= _OUTSIDE_FACTOR
         scored[code] = (min(confidence, _MAX_CONFIDENCE), evidence, point)
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from normalizers.geo import AreaIndex, default_index
-from normalizers.places import LocationSuggestion, suggest_locations
+from normalizers.places import LocationSuggestion, marker_kind, suggest_locations
 
 
 @pytest.fixture(scope="module")
@@ -151,3 +151,217 @@ def test_never_raises_and_confidence_stays_in_0_1(text):
 def test_never_raises_on_place_like_word_salad(words):
     for suggestion in suggest_locations(" ".join(words), default_index()):
         assert 0.0 <= suggestion.confidence <= 1.0
+
+
+# ---- addresses, markers, alleys, schools and well-known places --------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "banjir di RT 03/RW 05 kebon kacang",
+        "banjir RT.3 RW.5 Kebon Kacang",
+        "banjir rt03 rw05 kebon kacang",
+        "banjir RT/RW 003/005 Kebon Kacang",
+        "Kebon Kacang RT 3/5 banjir",
+        "banjir di RW 05 RT 03, kebon kacang",
+    ],
+)
+def test_a_kelurahan_named_next_to_its_rt_rw_is_confident(index, text):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == "31.71.07.1006"
+    assert suggestion.confidence >= 0.8
+    assert index.locate(suggestion.lat, suggestion.lon).kelurahan.code == "31.71.07.1006"
+
+
+def test_the_same_name_without_rt_rw_is_only_a_hint(index):
+    assert top("banjir di kebon kacang", index).confidence < 0.8
+
+
+def test_an_rw_above_those_the_kelurahan_had_lowers_confidence(index):
+    # Cideng had RW 01 to 10 in 2012 (the 2012 list misses RW 05, which is no evidence).
+    above = top("RW 22 cideng banjir", index).confidence
+    assert above < top("RW 05 cideng banjir", index).confidence
+    assert above < top("RW 03 cideng banjir", index).confidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "RT 05/RW 03 baru saja banjir",  # "baru" (new) is also the kelurahan Baru
+        "rt 4/3 tengah malam air naik",  # "tengah" (middle) is also the kelurahan Tengah
+        "RT 03 RW 05 sampah belum diangkut",
+        "rt01rw06 banjir sepinggang",
+    ],
+)
+def test_rt_rw_without_a_place_name_is_not_confident(index, text):
+    assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        ("kel", "kelurahan"),
+        ("kelurahn", "kelurahan"),
+        ("kelurahaan", "kelurahan"),
+        ("klrhn", "kelurahan"),
+        ("kec", "kecamatan"),
+        ("kecamatn", "kecamatan"),
+        ("kecmtn", "kecamatan"),
+        ("keluhan", None),  # complaint
+        ("keluarga", None),  # family
+        ("kemacetan", None),  # traffic jam
+        ("kematian", None),
+        ("kecelakaan", None),
+    ],
+)
+def test_misspelt_markers_are_read_and_look_alike_words_are_not(word, kind):
+    assert marker_kind(word) == kind
+
+
+def test_a_misspelt_kelurahan_marker_makes_the_name_confident(index):
+    suggestion = top("got mampet di kelurahn kebon kacang", index)
+    assert suggestion.kelurahan.code == "31.71.07.1006"
+    assert suggestion.confidence >= 0.8
+    assert top("keluhan warga kebon kacang", index).confidence < 0.8
+
+
+def test_an_alley_is_looked_up_as_a_gang(index):
+    suggestion = top("banjir di gg. kelinci", index)
+    assert suggestion.kelurahan.name == "Pasar Baru"
+    assert suggestion.lat is not None
+    assert suggestion.confidence < 0.8  # a street alone stays a hint
+    assert suggest_locations("banjir di jl. kelinci", index) == []
+
+
+@pytest.mark.parametrize(
+    "text", ["banjir depan SDN Cideng 02", "SD Negeri 01 Cideng kebanjiran", "sdn 03 cideng"]
+)
+def test_a_state_primary_school_names_its_kelurahan(index, text):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == "31.71.01.1002"
+    assert suggestion.confidence >= 0.8
+
+
+def test_a_school_without_a_kelurahan_name_is_nothing(index):
+    assert suggest_locations("SDN 02 pagi kebanjiran", index) == []
+
+
+def test_a_kecamatan_written_in_two_words_supports_the_kelurahan(index):
+    suggestion = top("banjir di batu ampar kramat jati", index)
+    assert suggestion.kelurahan.name == "Batu Ampar"
+    assert "kramat jati" in suggestion.evidence
+    assert suggestion.confidence > top("banjir di batu ampar", index).confidence + 0.1
+
+
+def test_a_neighbour_city_in_passing_does_not_outweigh_a_marked_kelurahan_and_kecamatan(index):
+    text = "banjir di kelurahan cipinang melayu kecamatan makasar, hujan di jakarta dan bekasi"
+    assert top(text, index).confidence >= 0.8
+    assert top("banjir di cipinang melayu bekasi", index).confidence < 0.5
+
+
+# The kelurahan each place's published address gives, checked against the polygons.
+WELL_KNOWN_PLACES = [
+    ("masjid istiqlal", "Pasar Baru"),
+    ("gereja katedral", "Pasar Baru"),
+    ("istana merdeka", "Gambir"),
+    ("balai kota dki", "Gambir"),
+    ("stasiun jakarta kota", "Pinangsia"),
+    ("stasiun tanah abang", "Kampung Bali"),
+    ("pelabuhan sunda kelapa", "Penjaringan"),
+    ("bandara halim perdanakusuma", "Halim Perdana Kusuma"),
+    ("pasar glodok", "Glodok"),
+    ("pasar induk kramat jati", "Tengah"),
+    ("grand indonesia", "Kebon Melati"),
+    ("plaza indonesia", "Gondangdia"),
+    ("mall taman anggrek", "Tanjung Duren Selatan"),
+    ("pondok indah mall", "Pondok Pinang"),
+    ("rscm", "Kenari"),
+    ("rs fatmawati", "Cilandak Barat"),
+    ("universitas negeri jakarta", "Rawamangun"),
+    ("taman suropati", "Menteng"),
+    ("taman ismail marzuki", "Cikini"),
+    ("dufan", "Ancol"),
+]
+
+
+@pytest.mark.parametrize(("place", "kelurahan"), WELL_KNOWN_PLACES)
+def test_a_well_known_place_is_a_confident_suggestion_of_its_kelurahan(index, place, kelurahan):
+    suggestion = top(f"banjir dekat {place} pagi ini", index)
+    assert suggestion.kelurahan.name == kelurahan
+    assert suggestion.confidence >= 0.8
+    assert suggestion.lat is not None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["banjir dekat stasiun", "pasar becek dan bau", "masjid kebanjiran", "rs penuh pasien banjir"],
+)
+def test_a_kind_of_place_without_its_name_is_nothing(index, text):
+    assert suggest_locations(text, index) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kelurahan"),
+    [
+        ("banjir di Kb. Kacang", "Kebon Kacang"),
+        ("got mampet Pd. Kelapa", "Pondok Kelapa"),
+        ("genangan di Tj. Priok", "Tanjung Priok"),
+        ("banjir kp. melayu", "Kampung Melayu"),
+    ],
+)
+def test_map_style_abbreviations_of_a_name_are_read(index, text, kelurahan):
+    assert top(text, index).kelurahan.name == kelurahan
+
+
+def test_an_abbreviation_with_its_rt_rw_is_confident(index):
+    suggestion = top("Pd. Kelapa RT 3/5 banjir", index)
+    assert suggestion.kelurahan.name == "Pondok Kelapa"
+    assert suggestion.confidence >= 0.8
+
+
+def test_a_hashtag_with_a_number_names_its_kelurahan_weakly(index):
+    suggestion = top("#cuacaekstrim #drainaseburuk #kebagusan2", index)
+    assert suggestion.kelurahan.name == "Kebagusan"
+    assert suggestion.confidence < 0.8
+    assert suggest_locations("ikut program kb 2 anak", index) == []
+
+
+def test_a_kecamatan_written_as_one_word_supports_the_kelurahan(index):
+    # The kecamatan is Pal Merah; "palmerah" is also the name of one of its kelurahan.
+    suggestion = top("kel. kemanggisan palmerah, pohon tumbang", index)
+    assert suggestion.kelurahan.name == "Kemanggisan"
+    assert suggestion.confidence >= 0.8
+    assert "palmerah" in suggestion.evidence
+
+
+def test_a_kecamatan_narrows_a_street_that_runs_through_several_kelurahan(index):
+    # Jl. I Gusti Ngurah Rai runs through Jatinegara (kec. Cakung) and Klender (kec. Duren
+    # Sawit), about half its length in each.
+    alone = suggest_locations("jl i gusti ngurah rai banjir", index)
+    assert {s.kelurahan.name for s in alone} == {"Jatinegara", "Klender"}
+    assert all(s.confidence < 0.5 for s in alone)
+    narrowed = top("jl i gusti ngurah rai kec cakung banjir", index)
+    assert narrowed.kelurahan.name == "Jatinegara"
+    assert narrowed.confidence >= 0.8
+    other = top("jl i gusti ngurah rai kec duren sawit banjir", index)
+    assert other.kelurahan.name == "Klender"
+    assert other.confidence >= 0.8
+
+
+def test_a_puskesmas_names_its_kelurahan_as_a_hint(index):
+    suggestion = top("antri lama di puskesmas cideng, genangan di depan", index)
+    assert suggestion.kelurahan.name == "Cideng"
+    assert 0.7 < suggestion.confidence < 0.8
+    assert top("puskesmas kelurahan cideng kebanjiran", index).confidence >= 0.8
+    assert suggest_locations("puskesmas penuh, banjir", index) == []
+
+
+def test_an_rt_rw_elsewhere_in_the_text_confirms_the_one_kelurahan_named(index):
+    text = "Kampung Melayu. Sudah 3 hari air di RT 05 RW 03 belum surut"
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.name == "Kampung Melayu"
+    assert suggestion.confidence >= 0.8
+    assert top("Kampung Melayu. Sudah 3 hari air belum surut", index).confidence < 0.8
+    two_names = "air di rt 2 rw 7 belum surut, kiriman dari kebon kacang dan cideng"
+    assert all(s.confidence < 0.8 for s in suggest_locations(two_names, index))
