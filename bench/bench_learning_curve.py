@@ -3,24 +3,31 @@ rules alone, replayed through a real kanal.
 
 Run: .venv/bin/python bench/bench_learning_curve.py [--decisions 5000] [--retrain-every 250]
      [--checkpoints 100,500,1000,5000] [--seed 1] [--new-words 0.3] [--noise 0.12]
+     [--learn-process] [--workdir DIR]
+About 4 to 5 minutes with the defaults on a busy 2-core machine; the figures depend only
+on the options (the same seed gives the same table).
 
 The data is made up (bench/synthetic_decisions.py; never shipped, never trained into a
 shipped model): complaints written around the keywords of config/taxonomy.toml with
-misspellings, slang and place words, 12% greetings, thanks and spam that an admin rejects
-as not a complaint, and 30% of the complaints about 16 everyday categories in words the
-taxonomy does not list (NEW_WORDS there: "comberan ga ngalir", "bohlam di tiang ga nyala"),
-which the keyword rules cannot know and only learning can. The figures show that the
-machinery learns; they are not what real admins will see. No real labelled categories exist.
+misspellings, slang and place words; by default 12% greetings, thanks and spam that an
+admin rejects as not a complaint, and 30% of the complaints about 16 everyday categories in
+words the taxonomy does not list (NEW_WORDS there: "comberan ga ngalir", "bohlam di tiang
+ga nyala"), which the keyword rules cannot know and only learning can. The figures show
+that the machinery learns; they are not what real admins will see (no real labelled
+categories exist).
 
 In arrival order, each made-up message is a signed generic SMS (non-geo) to an in-process
-kanal on a temporary SQLite store, and the pipeline makes it a report. Then a province admin,
-through the admin API, reads the queue (what kanal served: category, source, confidence,
-noise_score, made before the decision: the prediction measured here), and either sets the
-true category and a kelurahan (PATCH with If-Match) and submits, or rejects it as
-not_a_complaint. Every --retrain-every decisions `kanal learn` runs as its own process on the
-same store; it activates the new model only when better on the most recent decisions. The
-serving process then does what it does every 30 s on its own (loads the active model), at
-once, and the next reports are served with it.
+kanal on a temporary SQLite store (in --workdir, by default /dev/shm when there is one:
+fsync changes no figure here, only the time), and the pipeline makes it a report. Then a
+province admin, through the admin API, reads the queue (what kanal served: category,
+source, confidence, noise_score, made before the decision: the prediction measured here),
+and either sets the true category and a kelurahan (PATCH with If-Match) and submits, or
+rejects it as not_a_complaint. Every --retrain-every decisions kanal learns: the function
+`kanal learn` runs, called here (its training in a child process, as always), or with
+--learn-process the command itself as a process on the same store; it activates the new
+model only when better on the most recent decisions. The serving process then does what
+it does every 30 s on its own (loads the active model), at once, and must hold the active
+model before the next reports are served.
 
 The table: for each window of reports since the previous checkpoint, among complaints,
 accuracy where kanal committed (a category that is not "unknown") and coverage (the share
@@ -52,7 +59,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.synthetic_decisions import Decision, decisions  # noqa: E402
 from connectors.base import kanal_signature  # noqa: E402
-from gateway.pipeline.learning import NOISE_THRESHOLD, active_models  # noqa: E402
+from gateway.pipeline.learning import NOISE_THRESHOLD, active_models, learn  # noqa: E402
 from normalizers.category import UNKNOWN_CODE, classify, default_taxonomy, noise_score  # noqa: E402
 from tests.conftest import SECRETS, Kanal, start_kanal  # noqa: E402
 
@@ -60,6 +67,7 @@ CHECKPOINTS = (100, 500, 1_000, 5_000)
 BATCH = 50  # messages sent before the admin works through the queue; never across a retrain
 KELURAHAN = "31.71.06.1001"  # where the admin places every complaint (Menteng)
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+RAM_DISK = "/dev/shm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,10 +168,14 @@ async def decide(kanal: Kanal, token: str, report: dict[str, Any], decision: Dec
         raise RuntimeError(f"{r.method} {r.url.path}: {r.status}: {await r.text()}")
 
 
-async def retrain(kanal: Kanal, config: Path, after: int) -> Retraining:
-    """`kanal learn` as its own process, then the serving process loads the active model
-    (what it does every 30 s on its own) and must hold it."""
-    started = time.monotonic()
+async def run_learn(kanal: Kanal, config: Path, *, as_process: bool) -> list[str]:
+    """What `kanal learn` printed: run as its own process, or its function in this one."""
+    if not as_process:
+        settings = kanal.runtime.settings.learning
+        outcome = await learn(
+            kanal.store, settings.min_decisions, dry_run=False, now=kanal.store.clock()
+        )
+        return outcome.lines()
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "gateway.cli", "learn", "--config", str(config)],
@@ -176,13 +188,21 @@ async def retrain(kanal: Kanal, config: Path, after: int) -> Retraining:
     )
     if done.returncode != 0:
         raise RuntimeError(f"kanal learn exited {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout.splitlines()
+
+
+async def retrain(kanal: Kanal, config: Path, after: int, *, as_process: bool) -> Retraining:
+    """`kanal learn`, then the serving process loads the active model (what it does every
+    30 s on its own) and must hold it."""
+    started = time.monotonic()
+    output = await run_learn(kanal, config, as_process=as_process)
     models = active_models(kanal.runtime)
     await models.refresh(kanal.store)
     active = await kanal.store.active_text_model()
     serving = models.stored.id if models.stored else None
     if (active.id if active else None) != serving:
         raise RuntimeError(f"the store's active model is {active}, the process serves {serving}")
-    return Retraining(after, done.stdout.splitlines(), serving, time.monotonic() - started)
+    return Retraining(after, output, serving, time.monotonic() - started)
 
 
 async def replay(
@@ -191,6 +211,7 @@ async def replay(
     retrain_every: int,
     *,
     min_decisions: int = 50,
+    learn_as_process: bool = False,
     progress: Callable[[str], None] = lambda line: None,
 ) -> Replay:
     """Every decision of `stream` through a real kanal in `directory`, retraining as it goes."""
@@ -229,7 +250,7 @@ async def replay(
                 await decide(kanal, token, report, decision)
             done = end
             if done % retrain_every == 0 and done < len(stream):
-                retraining = await retrain(kanal, config, done)
+                retraining = await retrain(kanal, config, done, as_process=learn_as_process)
                 out.retrainings.append(retraining)
                 progress(
                     f"  learn after {done:>5}: {retraining.output[-1] if retraining.output else ''}"
@@ -410,11 +431,12 @@ async def main_async(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="kanal-curve-") as directory:
+    with tempfile.TemporaryDirectory(prefix="kanal-curve-", dir=args.workdir) as directory:
         result = await replay(
             Path(directory),
             stream,
             args.retrain_every,
+            learn_as_process=args.learn_process,
             progress=lambda line: print(line, flush=True),
         )
     elapsed = time.monotonic() - started
@@ -442,6 +464,16 @@ def main() -> int:
         "--new-words", type=float, default=0.3, help="share of complaints in words not listed"
     )
     parser.add_argument("--noise", type=float, default=0.12, help="share of not-a-complaint")
+    parser.add_argument(
+        "--learn-process",
+        action="store_true",
+        help="run `kanal learn` as its own process (slower: it imports kanal each time)",
+    )
+    parser.add_argument(
+        "--workdir",
+        default=RAM_DISK if Path(RAM_DISK).is_dir() else None,
+        help="where the temporary store goes (default: a RAM disk when there is one)",
+    )
     return asyncio.run(main_async(parser.parse_args()))
 
 

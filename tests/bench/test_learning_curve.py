@@ -1,7 +1,7 @@
 """The learning-curve benchmark (bench/bench_learning_curve.py) on a small stream: messages
-through a real kanal and the admin API, `kanal learn` as a process every 20 decisions, and
-a curve in which the learned model answers complaints in words the keyword rules cannot
-read."""
+through a real kanal and the admin API, `kanal learn` (the command or its function) every
+20 decisions, and a curve in which the learned model answers complaints in words the
+keyword rules cannot read."""
 
 from __future__ import annotations
 
@@ -14,9 +14,12 @@ from bench.synthetic_decisions import decisions
 
 
 @pytest.mark.slow
-async def test_the_curve_shows_the_model_answering_what_the_rules_cannot(tmp_path: Path):
+@pytest.mark.parametrize("as_process", [True, False], ids=["kanal learn", "its function"])
+async def test_the_curve_shows_the_model_answering_what_the_rules_cannot(
+    tmp_path: Path, as_process: bool
+):
     stream = decisions(60, seed=1, new_words_share=0.5)
-    result = await replay(tmp_path, stream, 20, min_decisions=10)
+    result = await replay(tmp_path, stream, 20, min_decisions=10, learn_as_process=as_process)
 
     assert [s.number for s in result.served] == list(range(1, 61))
     assert [r.after for r in result.retrainings] == [20, 40]
