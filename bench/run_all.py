@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEFAULT = ["webhooks", "geo", "normalize", "places", "category", "email", "crm"]
+DEFAULT = ["webhooks", "geo", "normalize", "places", "category", "email", "crm", "learning_curve"]
 LIMIT_S = 600
 
 
