@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.base import Coordinates, RawMessage
-from normalizers.category import Taxonomy, category_result, classify, noise_score
+from normalizers.category import UNKNOWN_CODE, Taxonomy, category_result, classify, noise_score
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
 from normalizers.photo import photo_coordinates
@@ -30,7 +30,11 @@ from normalizers.report import (
 )
 from normalizers.sniff import is_image, sniff_content_type
 from normalizers.text import clean_text
-from normalizers.textmodel import MIN_MODEL_CONFIDENCE, TextModels
+from normalizers.textmodel import (
+    MIN_MODEL_CONFIDENCE,
+    MIN_MODEL_CONFIDENCE_AGAINST_RULES,
+    TextModels,
+)
 
 # The parts of one SMS are split mid-word by the network: join them with nothing between.
 _JOIN_BY_GROUP = {"concat": ""}
@@ -178,14 +182,18 @@ def categorize(
     text: str, taxonomy: Taxonomy, hint: str | None, models: TextModels | None
 ) -> Category:
     """The channel's own label when it names a category; else the model learned from
-    admins when it is confident; else the keyword rules (which may say "unknown")."""
+    admins when it is confident (surer still to overrule a keyword rule that found one);
+    else the keyword rules (which may say "unknown")."""
     result, source = classify(text, taxonomy, hint=hint), "rules"
     hinted = bool(hint) and taxonomy.resolve_hint(hint or "") is not None
     if models is not None and not hinted:
         guess = models.category(text)
         found = taxonomy.get(guess.code) if guess is not None else None
-        if guess is not None and found is not None and guess.confidence >= MIN_MODEL_CONFIDENCE:
-            result, source = category_result(found, guess.confidence), "model"
+        if guess is not None and found is not None:
+            agrees = result.code in (UNKNOWN_CODE, found.code)
+            needed = MIN_MODEL_CONFIDENCE if agrees else MIN_MODEL_CONFIDENCE_AGAINST_RULES
+            if guess.confidence >= needed:
+                result, source = category_result(found, guess.confidence), "model"
     return Category(
         code=result.code,
         name=result.name,

@@ -26,6 +26,9 @@ NOISE = "noise"
 COMPLAINT = "complaint"
 # Below this the category model stays silent and the keyword rules answer.
 MIN_MODEL_CONFIDENCE = 0.5
+# Where a keyword rule found the category, the model contradicts it only from here on: a model
+# trained on a few hundred decisions is often surest where it is wrong.
+MIN_MODEL_CONFIDENCE_AGAINST_RULES = 0.8
 MAX_FEATURES = 50_000
 MAX_WORDS = 200  # a long e-mail says what it is about in its first lines
 

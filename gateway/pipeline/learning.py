@@ -18,7 +18,7 @@ from gateway.base.polling import Poller
 from gateway.base.runtime import Runtime
 from gateway.store import LabelledReport, Store, StoredModel
 from normalizers.canonical import categorize, not_a_complaint_score
-from normalizers.category import Taxonomy, default_taxonomy
+from normalizers.category import UNKNOWN_CODE, Taxonomy, default_taxonomy
 from normalizers.textmodel import Example, TextModels, train
 
 log = logging.getLogger("kanal.learning")
@@ -27,6 +27,8 @@ REFRESH_S = 30.0  # how often each process looks for a newly active model
 HOLDOUT_SHARE = 0.2  # the most recent fifth of the labelled reports is for evaluation
 MAX_HOLDOUT = 5_000
 NOISE_THRESHOLD = 0.5  # a noise score from here on counts as "not a complaint"
+# A wrong category guess counts as this many right ones lost when models are compared.
+WRONG_GUESS_COST = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +39,28 @@ class Figures:
     noise_accuracy: float | None
     category_n: int
     noise_n: int
+    category_precision: float | None = None  # right where it named a category (not unknown)
+    category_committed: int = 0
+
+    @property
+    def category_score(self) -> float | None:
+        """Right answers less twice the wrong ones, per decision: a wrong guess costs the
+        admin the fix and risks a report sent to the wrong agency; "unknown" costs a pick."""
+        if self.category_accuracy is None:
+            return None
+        wrong = (self.category_committed / self.category_n) - self.category_accuracy
+        return self.category_accuracy - WRONG_GUESS_COST * wrong
 
     def _key(self) -> tuple[float, float]:
+        score = self.category_score
         return (
-            -1.0 if self.category_accuracy is None else self.category_accuracy,
+            -3.0 if score is None else score,
             -1.0 if self.noise_accuracy is None else self.noise_accuracy,
         )
 
     def better_than(self, other: Figures) -> bool:
-        """Category accuracy first; on a tie, the not-a-complaint accuracy."""
+        """Category score first (more right answers bought with more wrong guesses is not
+        better); on a tie, the not-a-complaint accuracy."""
         return self._key() > other._key()
 
     def text(self) -> str:
@@ -53,7 +68,8 @@ class Figures:
             return "   n/a" if value is None else f"{100 * value:5.1f}% of {n}"
 
         return (
-            f"category {pct(self.category_accuracy, self.category_n)}, "
+            f"category {pct(self.category_accuracy, self.category_n)} "
+            f"(right where it names one {pct(self.category_precision, self.category_committed)}), "
             f"not-a-complaint {pct(self.noise_accuracy, self.noise_n)}"
         )
 
@@ -63,12 +79,13 @@ def evaluate(
 ) -> Figures:
     """Accuracy of `build_report`'s category and noise decisions with these models (None:
     the keyword rules alone); "unknown" counts as wrong."""
-    category_right = category_n = noise_right = noise_n = 0
+    category_right = category_n = committed = noise_right = noise_n = 0
     for example in examples:
         if example.category is not None:
             category_n += 1
             guess = categorize(example.text, taxonomy, None, models)
             category_right += guess.code == example.category
+            committed += guess.code != UNKNOWN_CODE
         if example.noise is not None:
             noise_n += 1
             score = not_a_complaint_score(example.text, taxonomy, models)
@@ -78,6 +95,8 @@ def evaluate(
         noise_right / noise_n if noise_n else None,
         category_n,
         noise_n,
+        category_right / committed if committed else None,
+        committed,
     )
 
 

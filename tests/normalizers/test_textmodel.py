@@ -9,7 +9,7 @@ import pytest
 from bench.synthetic_decisions import decisions
 from normalizers.canonical import categorize
 from normalizers.category import default_taxonomy
-from normalizers.textmodel import Example, TextModels, train
+from normalizers.textmodel import Example, Prediction, TextModels, train
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +60,30 @@ def test_numbers_of_four_digits_or_more_never_become_features():
     features = terms("Banjir di rumah 081299887766, RT 03 nomor 1234, NIK 3171012345678901")
     assert not [f for f in features if any(n in f for n in ("0812", "1234", "3171"))]
     assert "w banjir" in features and "w 03" in features
+
+
+class _Sure:
+    """A model that always answers one category with one confidence."""
+
+    def __init__(self, code: str, confidence: float) -> None:
+        self.guess = Prediction(code, confidence)
+
+    def category(self, text: str) -> Prediction:
+        return self.guess
+
+
+def test_the_model_overrules_a_keyword_rule_only_when_much_surer():
+    taxonomy = default_taxonomy()
+    text = "Lampu PJU mati"  # the rules find street lighting
+    ruled = categorize(text, taxonomy, None, None)
+    assert ruled.code != "unknown"
+    other = next(c.code for c in taxonomy.categories if c.code != ruled.code)
+    unsure = categorize(text, taxonomy, None, _Sure(other, 0.7))  # type: ignore[arg-type]
+    assert (unsure.code, unsure.source) == (ruled.code, "rules")
+    sure = categorize(text, taxonomy, None, _Sure(other, 0.9))  # type: ignore[arg-type]
+    assert (sure.code, sure.source) == (other, "model")
+    # Agreeing with the rules, or answering where they say unknown, needs less.
+    agreeing = categorize(text, taxonomy, None, _Sure(ruled.code, 0.6))  # type: ignore[arg-type]
+    assert agreeing.source == "model"
+    filled = categorize("qqq zzz", taxonomy, None, _Sure(other, 0.6))  # type: ignore[arg-type]
+    assert (filled.code, filled.source) == (other, "model")

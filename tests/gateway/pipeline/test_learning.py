@@ -263,3 +263,20 @@ async def test_a_running_kanal_uses_a_newly_activated_model_and_says_so(make_kan
         assert "dari 1200 keputusan admin" in page
     finally:
         refresher.cancel()
+
+
+def test_more_right_answers_bought_with_many_more_wrong_ones_is_not_better():
+    from gateway.pipeline.learning import Figures
+
+    # Of 100 complaints: the rules name 50 and are right on 48; a young model names 95 and
+    # is right on 70 (25 wrong); an older one names 90 and is right on 85.
+    rules = Figures(0.48, 1.0, 100, 10, 48 / 50, 50)
+    young = Figures(0.70, 1.0, 100, 10, 70 / 95, 95)
+    older = Figures(0.85, 1.0, 100, 10, 85 / 90, 90)
+    assert not young.better_than(rules)
+    assert older.better_than(rules) and older.better_than(young)
+    assert not rules.better_than(rules)
+    # On the same category figures, the not-a-complaint accuracy decides.
+    assert Figures(0.48, 1.0, 100, 10, 48 / 50, 50).better_than(
+        Figures(0.48, 0.9, 100, 10, 0.96, 50)
+    )
