@@ -289,7 +289,33 @@ LANDMARKS: dict[str, tuple[float, float]] = {
     "dufan": (-6.1251, 106.8335),
     "dunia fantasi": (-6.1251, 106.8335),
     "taman impian jaya ancol": (-6.1251, 106.8335),
+    # More markets, malls and hospitals.
+    "pasar senen": (-6.1738, 106.8424),
+    "pasar mayestik": (-6.2410, 106.7930),
+    "kota kasablanka": (-6.2243, 106.8428),
+    "mall kota kasablanka": (-6.2243, 106.8428),
+    "senayan city": (-6.2272, 106.7975),
+    "plaza senayan": (-6.2255, 106.7996),
+    "rsud tarakan": (-6.1718, 106.8104),
+    "rs tarakan": (-6.1718, 106.8104),
+    "rs pondok indah": (-6.2837, 106.7817),
+    "rspad gatot soebroto": (-6.1766, 106.8372),
+    "rspad gatot subroto": (-6.1766, 106.8372),
+    "stasiun tanjung priok": (-6.1103, 106.8813),
 }
+# State senior high schools by number ("SMAN 8 Jakarta", "SMA Negeri 8 Jakarta"): every
+# city has a SMAN 8, so only with "jakarta" after the number.
+NUMBERED_SCHOOLS: dict[tuple[str, int], tuple[float, float]] = {
+    ("sma", 1): (-6.1675, 106.8372),
+    ("sma", 3): (-6.2107, 106.8285),
+    ("sma", 8): (-6.2236, 106.8565),
+}
+
+
+def _school_phrases(level: str, number: int) -> list[str]:
+    numbers = {str(number), f"{number:02d}"}
+    forms = (f"{level}n", f"{level} negeri", f"{level} n", level)
+    return [f"{form} {n} jakarta" for form in forms for n in sorted(numbers)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +441,10 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
     for number, code in rw:
         rw_max[code] = max(number, rw_max.get(code, 0))
     landmarks: dict[str, tuple[str, float, float]] = {}
-    for phrase, (lat, lon) in LANDMARKS.items():
+    places = dict(LANDMARKS)
+    for (level, number), point in NUMBERED_SCHOOLS.items():
+        places.update((phrase, point) for phrase in _school_phrases(level, number))
+    for phrase, (lat, lon) in places.items():
         located = index.locate(lat, lon)
         if located is not None:
             landmarks[phrase] = (located.kelurahan.code, lat, lon)

@@ -283,6 +283,18 @@ WELL_KNOWN_PLACES = [
     ("taman suropati", "Menteng"),
     ("taman ismail marzuki", "Cikini"),
     ("dufan", "Ancol"),
+    ("pasar senen", "Senen"),
+    ("pasar mayestik", "Gunung"),
+    ("kota kasablanka", "Menteng Dalam"),
+    ("senayan city", "Gelora"),
+    ("plaza senayan", "Gelora"),
+    ("rsud tarakan", "Cideng"),
+    ("rs pondok indah", "Pondok Pinang"),
+    ("rspad gatot soebroto", "Senen"),
+    ("stasiun tanjung priok", "Tanjung Priok"),
+    ("sman 1 jakarta", "Pasar Baru"),
+    ("sma negeri 3 jakarta", "Setia Budi"),
+    ("sma n 08 jakarta", "Bukit Duri"),
 ]
 
 
@@ -441,3 +453,11 @@ def test_rt_mistyped_as_ri_or_ry_is_still_an_address(index):
     # Words ending in "ri" or "ry" before a date are not addresses.
     assert top("banjir dari 04/07 sampai sekarang di kebon kacang", index).lat is None
     assert top("story 04/07 kebon kacang", index).lat is None
+
+
+def test_a_numbered_school_needs_jakarta_after_its_number(index):
+    # Every city has a SMAN 8; Jakarta's is in Bukit Duri.
+    assert top("banjir di depan sman 8 jakarta", index).kelurahan.name == "Bukit Duri"
+    assert suggest_locations("banjir di depan sman 8", index) == []
+    assert suggest_locations("banjir di depan sman 8 bekasi", index) == []
+    assert suggest_locations("sman 9 jakarta kebanjiran", index) == []
