@@ -57,6 +57,34 @@ PROXIMITY_WORDS = frozenset(
 # A bare name is the place of the complaint when it is the only place in a short text;
 # longer texts are narratives and news that name places in passing.
 SHORT_TEXT_CHARS = 160
+# Names of several words that are everyday phrases ("kebon kosong", an empty plot) or also
+# well-known places around Jakarta (Kelapa Dua and Bambu Apus in Tangerang, Tanah Sereal
+# in Bogor, Sumur Batu in Bekasi, a Pasar Baru in every town): alone they stay a hint.
+NOT_ALONE_NAMES = frozenset(
+    {
+        "kelapa dua",
+        "bambu apus",
+        "tanah sereal",
+        "sumur batu",
+        "pasar baru",
+        "tanah tinggi",
+        "karang anyar",
+        "kali anyar",
+        "jembatan besi",
+        "jembatan lima",
+        "kebon kosong",
+        "kebon baru",
+        "kebon kelapa",
+        "kebon pala",
+        "kayu putih",
+        "kampung rawa",
+        "kampung tengah",
+        "kp tengah",
+        "rawa barat",
+        "wijaya kusuma",
+        "wijaya kesuma",
+    }
+)
 
 # Single-word kelurahan names that are also everyday words or personal/other place names:
 # seen without a "kel." marker they are not evidence.
@@ -827,7 +855,10 @@ def _find_mentions(
                         end,
                         strength,
                         bare=True,
-                        may_stand_alone=n > 1 and not kec_codes and not beside,
+                        may_stand_alone=n > 1
+                        and not kec_codes
+                        and not beside
+                        and key not in NOT_ALONE_NAMES,
                     )
                 )
             if kec_codes:

@@ -408,6 +408,8 @@ def test_the_one_name_of_several_words_in_a_short_text_is_confident(index, text,
         "banjir di pondok bambu sama cempaka baru",  # two places
         "banjir di pasar minggu",  # also a kecamatan: the kecamatan is meant as often
         "banjir di cilangkap",  # one word: also a person's or a kampung's name
+        "banjir di kelapa dua",  # also a kecamatan of Tangerang
+        "sampah numpuk di kebon kosong",  # an empty plot
         "rawa buaya, kec. cakung, banjir",  # the kecamatan is elsewhere
         "Petugas gabungan masih menyedot genangan di Cempaka Baru sejak subuh, warga diminta"
         " waspada karena hujan diperkirakan turun lagi sore nanti dan pompa di pintu air belum"
