@@ -463,3 +463,29 @@ def test_a_numbered_school_needs_jakarta_after_its_number(index):
     assert suggest_locations("banjir di depan sman 8", index) == []
     assert suggest_locations("banjir di depan sman 8 bekasi", index) == []
     assert suggest_locations("sman 9 jakarta kebanjiran", index) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kelurahan"),
+    [
+        ("banjir di jl. kemukus, pinangsia", "Pinangsia"),
+        ("jl. agung karya 2 papanggo, pju mati", "Papanggo"),
+    ],
+)
+def test_a_street_with_the_kelurahan_it_lies_in_is_an_address(index, text, kelurahan):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.name == kelurahan
+    assert suggestion.confidence >= 0.8
+    assert suggestion.lat is not None  # on the street
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "got meluap di jl. letjen mt haryono, cawang",  # the street runs through many
+        "jl. ampasit 3, slipi",  # the street lies elsewhere
+        "jl. rorotan 5 banjir",  # the kelurahan's name is the street's own word
+    ],
+)
+def test_a_street_and_a_name_that_do_not_agree_stay_below_the_line(index, text):
+    assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
