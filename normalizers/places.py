@@ -545,17 +545,19 @@ class _Mention:
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 # An address inside a kelurahan: "RT 03/RW 05", "RT.3 RW.5", "rt03 rw05", "RT/RW 03/05",
-# "rt4/3" (RT 4 of RW 3), "RW 05 RT 03" or a lone "RW 5"; "ri 05/03" and "ry 05/03" are
-# "rt" mistyped (no word is "ri" or "ry" before two numbers with a slash). Read on the
-# lower-cased text, where "/" still separates the two numbers; the group named rw holds
-# the RW.
+# "rt4/3" (RT 4 of RW 3), "RW 05 RT 03", "R.T. 03 R.W. 05" or a lone "RW 5"; "ri 05/03"
+# and "ry 05/03" are "rt" mistyped (no word is "ri" or "ry" before two numbers with a
+# slash). Read on the lower-cased text, where "/" still separates the two numbers; the
+# group named rw holds the RW.
 _NUMBER = r"\s*[.:]?\s*0*\d{1,3}"
+_RT = r"r\.?t"  # "rt", "r.t."
+_RW = r"r\.?w"
 _ADDRESS = re.compile(
     r"\b(?:"
-    rf"rt\s*[./]?\s*rw{_NUMBER}\s*[/.-]\s*0*(?P<a>\d{{1,3}})"
-    rf"|rt{_NUMBER}\s*[/,.-]?\s*rw\s*[.:]?\s*0*(?P<b>\d{{1,3}})"
-    rf"|r[tiy]{_NUMBER}\s*/\s*0*(?P<c>\d{{1,3}})"
-    rf"|rw\s*[.:]?\s*0*(?P<d>\d{{1,3}})(?:\s*[/,.-]?\s*rt{_NUMBER})?"
+    rf"{_RT}\s*[./]?\s*{_RW}{_NUMBER}\s*[/.-]\s*0*(?P<a>\d{{1,3}})"
+    rf"|{_RT}{_NUMBER}\s*[/,.-]?\s*{_RW}\s*[.:]?\s*0*(?P<b>\d{{1,3}})"
+    rf"|(?:{_RT}|ri|ry){_NUMBER}\s*/\s*0*(?P<c>\d{{1,3}})"
+    rf"|{_RW}\s*[.:]?\s*0*(?P<d>\d{{1,3}})(?:\s*[/,.-]?\s*{_RT}{_NUMBER})?"
     r")(?!\d)"
 )
 _POSTAL = re.compile(r"(?<!\d)(1[0-4]\d{3})(?!\d)")
@@ -785,7 +787,9 @@ def _find_mentions(
         or "rw" in folded
         or " ri" in folded
         or " ry" in folded
-        or folded.startswith(("ri", "ry"))
+        or " r t " in folded
+        or " r w " in folded
+        or folded.startswith(("ri", "ry", "r t ", "r w "))
     )
     for address in _ADDRESS.finditer(text[:MAX_TEXT_CHARS].lower()) if has_address else ():
         number = int(next(g for g in address.group("a", "b", "c", "d") if g))

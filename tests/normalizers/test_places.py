@@ -489,3 +489,17 @@ def test_a_street_with_the_kelurahan_it_lies_in_is_an_address(index, text, kelur
 )
 def test_a_street_and_a_name_that_do_not_agree_stay_below_the_line(index, text):
     assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
+
+
+@pytest.mark.parametrize(
+    "text", ["R.T. 03 R.W. 07 kebon kacang banjir", "r.t 3/7 kebon kacang", "R.W. 07 kebon kacang"]
+)
+def test_rt_rw_written_with_dots_between_the_letters(index, text):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == "31.71.07.1006"
+    assert suggestion.lat is not None  # placed at RW 07's point
+    assert suggestion.confidence >= 0.8
+
+
+def test_letters_r_and_t_inside_words_are_no_address(index):
+    assert top("kabar terbaru 3/7 kebon kacang", index).lat is None
