@@ -8,7 +8,8 @@ a confident suggestion for it counts as wrong. Per file and together it prints: 
 texts with words in them, points inside DKI, coverage and precision of the top suggestion
 at confidence >= 0.8, and precision of the top suggestion at any confidence.
 `--errors NAME` lists the wrong and missed texts of the files whose name contains NAME
-(keep a held-out file out of it while tuning).
+(keep a held-out file out of it while tuning); `--only NAME` scores only the files whose
+name contains NAME, so tuning on one file never prints another's figures.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def print_tally(name: str, tally: Tally) -> None:
 
 def main(argv: list[str]) -> int:
     errors_for = argv[argv.index("--errors") + 1] if "--errors" in argv[:-1] else None
-    paths = sorted(SAMPLES.glob("*.geojson"))
+    only = argv[argv.index("--only") + 1] if "--only" in argv[:-1] else ""
+    paths = sorted(p for p in SAMPLES.glob("*.geojson") if only in p.name)
     if not paths:
         print(f"no samples under {SAMPLES}")
         return 1

@@ -175,7 +175,7 @@ def test_a_kelurahan_named_next_to_its_rt_rw_is_confident(index, text):
 
 
 def test_the_same_name_without_rt_rw_is_only_a_hint(index):
-    assert top("banjir di kebon kacang", index).confidence < 0.8
+    assert top("banjir kiriman dari arah kebon kacang", index).confidence < 0.8
 
 
 def test_an_rw_above_those_the_kelurahan_had_lowers_confidence(index):
@@ -223,7 +223,7 @@ def test_a_misspelt_kelurahan_marker_makes_the_name_confident(index):
     suggestion = top("got mampet di kelurahn kebon kacang", index)
     assert suggestion.kelurahan.code == "31.71.07.1006"
     assert suggestion.confidence >= 0.8
-    assert top("keluhan warga kebon kacang", index).confidence < 0.8
+    assert top("keluhan warga sebelah kebon kacang", index).confidence < 0.8
 
 
 def test_an_alley_is_looked_up_as_a_gang(index):
@@ -251,7 +251,8 @@ def test_a_kecamatan_written_in_two_words_supports_the_kelurahan(index):
     suggestion = top("banjir di batu ampar kramat jati", index)
     assert suggestion.kelurahan.name == "Batu Ampar"
     assert "kramat jati" in suggestion.evidence
-    assert suggestion.confidence > top("banjir di batu ampar", index).confidence + 0.1
+    assert suggestion.confidence >= 0.85
+    assert suggestion.confidence > top("banjir di batu ampar", index).confidence
 
 
 def test_a_neighbour_city_in_passing_does_not_outweigh_a_marked_kelurahan_and_kecamatan(index):
@@ -282,6 +283,18 @@ WELL_KNOWN_PLACES = [
     ("taman suropati", "Menteng"),
     ("taman ismail marzuki", "Cikini"),
     ("dufan", "Ancol"),
+    ("pasar senen", "Senen"),
+    ("pasar mayestik", "Gunung"),
+    ("kota kasablanka", "Menteng Dalam"),
+    ("senayan city", "Gelora"),
+    ("plaza senayan", "Gelora"),
+    ("rsud tarakan", "Cideng"),
+    ("rs pondok indah", "Pondok Pinang"),
+    ("rspad gatot soebroto", "Senen"),
+    ("stasiun tanjung priok", "Tanjung Priok"),
+    ("sman 1 jakarta", "Pasar Baru"),
+    ("sma negeri 3 jakarta", "Setia Budi"),
+    ("sma n 08 jakarta", "Bukit Duri"),
 ]
 
 
@@ -358,10 +371,135 @@ def test_a_puskesmas_names_its_kelurahan_as_a_hint(index):
 
 
 def test_an_rt_rw_elsewhere_in_the_text_confirms_the_one_kelurahan_named(index):
-    text = "Kampung Melayu. Sudah 3 hari air di RT 05 RW 03 belum surut"
-    suggestion = top(text, index)
+    story = (
+        "Kampung Melayu. Sudah 3 hari air{} belum surut, warga masih mengungsi di musala dan"
+        " sekolah, bantuan makanan belum datang, anak-anak mulai sakit karena dingin dan lembab"
+    )
+    suggestion = top(story.format(" di RT 05 RW 03"), index)
     assert suggestion.kelurahan.name == "Kampung Melayu"
     assert suggestion.confidence >= 0.8
-    assert top("Kampung Melayu. Sudah 3 hari air belum surut", index).confidence < 0.8
+    assert top(story.format(""), index).confidence < 0.8
     two_names = "air di rt 2 rw 7 belum surut, kiriman dari kebon kacang dan cideng"
     assert all(s.confidence < 0.8 for s in suggest_locations(two_names, index))
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("air udah selutut di cempaka baru, tolong", "31.71.03.1006"),
+        ("Lampu jalan mati semua. Rawa Buaya", "31.73.01.1003"),
+        ("komplek permata hijau blok b2 no 7 grogol utara banjir lagi", "31.74.05.1004"),
+        ("got meluap di pondok bambu kemarin malam", "31.75.07.1002"),
+        ("tanjung duren utara, drainase mampet", "31.73.02.1002"),
+    ],
+)
+def test_the_one_name_of_several_words_in_a_short_text_is_confident(index, text, code):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == code
+    assert 0.8 <= suggestion.confidence < 0.86  # calibrated to the line, not above it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "macet panjang dari arah pondok bambu",  # a direction, not the place
+        "air kiriman dekat perbatasan rawa buaya",
+        "got meluap, sama kayak di sebelah grogol utara",
+        "banjir di pondok bambu sama cempaka baru",  # two places
+        "banjir di pasar minggu",  # also a kecamatan: the kecamatan is meant as often
+        "banjir di cilangkap",  # one word: also a person's or a kampung's name
+        "banjir di kelapa dua",  # also a kecamatan of Tangerang
+        "sampah numpuk di kebon kosong",  # an empty plot
+        "rawa buaya, kec. cakung, banjir",  # the kecamatan is elsewhere
+        "Petugas gabungan masih menyedot genangan di Cempaka Baru sejak subuh, warga diminta"
+        " waspada karena hujan diperkirakan turun lagi sore nanti dan pompa di pintu air belum"
+        " semuanya berfungsi dengan baik",  # a long story names places in passing
+    ],
+)
+def test_a_name_beside_the_place_or_among_others_stays_a_hint(index, text):
+    assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tolong lurah dan rw utan kayu utara cek got kami",
+        "pak lurah beserta jajaran rt rw utan kayu utara, banjir",
+        "buat lurah kita di utan kayu utara, sampah numpuk",
+    ],
+)
+def test_a_kelurahan_a_few_linking_words_after_its_marker_is_confident(index, text):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == "31.75.01.1002"
+    assert suggestion.confidence >= 0.8
+    assert "lurah" in suggestion.evidence
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lurah dan rw tengah malam ga ada yg datang",  # "tengah" (middle): an everyday word
+        "lurah dan warga kerja bakti, sisanya banjir dari arah utan kayu utara",
+        "lurah dan rw dan rt dan warga dan semua",
+    ],
+)
+def test_linking_words_do_not_carry_a_marker_to_any_later_name(index, text):
+    assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
+
+
+def test_rt_mistyped_as_ri_or_ry_is_still_an_address(index):
+    for text in ("ri 04/07 kebon kacang got meluap", "got meluap ry04/7 kebon kacang"):
+        suggestion = top(text, index)
+        assert suggestion.kelurahan.code == "31.71.07.1006"
+        assert suggestion.lat is not None  # placed at the RW's point
+    # Words ending in "ri" or "ry" before a date are not addresses.
+    assert top("banjir dari 04/07 sampai sekarang di kebon kacang", index).lat is None
+    assert top("story 04/07 kebon kacang", index).lat is None
+
+
+def test_a_numbered_school_needs_jakarta_after_its_number(index):
+    # Every city has a SMAN 8; Jakarta's is in Bukit Duri.
+    assert top("banjir di depan sman 8 jakarta", index).kelurahan.name == "Bukit Duri"
+    assert suggest_locations("banjir di depan sman 8", index) == []
+    assert suggest_locations("banjir di depan sman 8 bekasi", index) == []
+    assert suggest_locations("sman 9 jakarta kebanjiran", index) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "kelurahan"),
+    [
+        ("banjir di jl. kemukus, pinangsia", "Pinangsia"),
+        ("jl. agung karya 2 papanggo, pju mati", "Papanggo"),
+    ],
+)
+def test_a_street_with_the_kelurahan_it_lies_in_is_an_address(index, text, kelurahan):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.name == kelurahan
+    assert suggestion.confidence >= 0.8
+    assert suggestion.lat is not None  # on the street
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "got meluap di jl. letjen mt haryono, cawang",  # the street runs through many
+        "jl. ampasit 3, slipi",  # the street lies elsewhere
+        "jl. rorotan 5 banjir",  # the kelurahan's name is the street's own word
+    ],
+)
+def test_a_street_and_a_name_that_do_not_agree_stay_below_the_line(index, text):
+    assert all(s.confidence < 0.8 for s in suggest_locations(text, index))
+
+
+@pytest.mark.parametrize(
+    "text", ["R.T. 03 R.W. 07 kebon kacang banjir", "r.t 3/7 kebon kacang", "R.W. 07 kebon kacang"]
+)
+def test_rt_rw_written_with_dots_between_the_letters(index, text):
+    suggestion = top(text, index)
+    assert suggestion.kelurahan.code == "31.71.07.1006"
+    assert suggestion.lat is not None  # placed at RW 07's point
+    assert suggestion.confidence >= 0.8
+
+
+def test_letters_r_and_t_inside_words_are_no_address(index):
+    assert top("kabar terbaru 3/7 kebon kacang", index).lat is None
