@@ -24,9 +24,9 @@ from connectors import CHANNEL_LABELS
 from gateway.base.runtime import Runtime
 from gateway.pipeline import enrich
 from gateway.store import StaleVersion, scope_contains
-from gateway.store.queue import OtherReport, other_open_reports
+from gateway.store.queue import OtherReport, other_open_reports, reports_by_id
 from gateway.store.schema import reports
-from gateway.web.admin_labels import CATEGORY_SOURCES, REJECT_LABELS, Labels
+from gateway.web.admin_labels import CATEGORY_SOURCES, REJECT_LABELS, Labels, OwnerGroup
 from gateway.web.keys import RUNTIME
 from gateway.web.people import Person
 from gateway.web.sessions import (
@@ -58,7 +58,12 @@ STATUS_LABELS = {
     "done": "selesai",
     "rejected": "ditolak",
     "failed": "gagal dikirim",
+    # Statuses of history entries only.
+    "follow_up": "susulan warga",
+    "attachment": "lampiran",
+    "follow_up_after_done": "warga menulis lagi setelah selesai",
 }
+GEOCODE_SOURCES = {"places": "nama tempat", "gazetteer": "daftar wilayah"}
 # The reasons a person may choose (kanal's own `automated` and `empty` are not offered).
 REJECT_REASONS = {code: REJECT_LABELS[code] for code in enrich.REJECT_REASONS}
 OK_MESSAGES = {
@@ -169,6 +174,8 @@ class AdminPages:
         self.kelurahan = sorted(
             runtime.areas.kelurahan_matches, key=lambda m: (m.kota.name, m.kelurahan.name)
         )
+        # A report may be handed over to any queue, whoever's scope it is in.
+        self.all_owners = self.labels.owner_groups("province")
 
     async def page(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any
@@ -234,7 +241,16 @@ class AdminPages:
             can_write=person.role == "admin",
             reject_labels=REJECT_REASONS,
             statuses=STATUS_LABELS,
+            owners=self._owner_choices(person.scope, filters["owner"]),
         )
+
+    def _owner_choices(self, scope: str, current: str) -> list[OwnerGroup]:
+        """The owners the queue's filter offers, by name; a code given in a link that is
+        not among them (another scope's, a typo) is still shown, by name when it has one."""
+        groups = self.labels.owner_groups(scope)
+        if current and all(current != code for _, owners in groups for code, _ in owners):
+            groups.append(("Lainnya", [(current, self.labels.owner(current))]))
+        return groups
 
     def _card(self, r: Report, now: datetime, others: list[OtherReport]) -> dict[str, Any]:
         """What one queue card shows: kanal's location and category with why, and what
@@ -502,6 +518,15 @@ class AdminPages:
         others = (await other_open_reports(self.store, person.scope, [report.id])).get(
             report.id, []
         )
+        originals = [str((h.changes or {}).get("duplicate_of") or "") for h in report.history]
+        tickets = {
+            o.id: o.ticket
+            for o in (
+                await reports_by_id(
+                    self.store, person.scope, [i for i in [report.duplicate_of, *originals] if i]
+                )
+            ).values()
+        }
         return await self.page(
             request,
             "admin_report.html",
@@ -519,6 +544,9 @@ class AdminPages:
             geocoded=[g for g in found if g.kelurahan is not None],
             category_source=CATEGORY_SOURCES.get(report.category.source, report.category.source),
             others=others,
+            tickets=tickets,
+            owners=self.all_owners,
+            geocode_sources=GEOCODE_SOURCES,
             categories=self.categories,
             kelurahan=self.kelurahan,
             missing=enrich.missing_for_submit(report),
@@ -603,8 +631,16 @@ class AdminPages:
             return await self._flash_redirect(
                 request, here, "Pilih alasan penolakan terlebih dahulu; laporan tidak ditolak."
             )
+        duplicate_of: str | None = None
+        if name == "reject" and form.get("duplicate_of"):
+            original = await self._original(str(form["duplicate_of"]))
+            if original is None or not scope_contains(person.scope, original.owner):
+                return await self._flash_redirect(
+                    request, here, "Laporan asli tidak ditemukan di wilayah Anda."
+                )
+            duplicate_of = original.id
         try:
-            change, expected, done = self._change_for(name, form, person, version)
+            change, expected, done = self._change_for(name, form, person, version, duplicate_of)
         except ValidationError as exc:
             problem = exc.errors(include_url=False)[0]
             return await self._flash_redirect(request, here, f"Isian tidak valid: {problem['msg']}")
@@ -612,12 +648,6 @@ class AdminPages:
             return await self._flash_redirect(request, here, _error_text(exc))
         if change is None:
             raise web.HTTPNotFound()
-        if name == "reject" and form.get("duplicate_of"):
-            original = await self.store.get_report(str(form["duplicate_of"]), with_history=False)
-            if original is None or not scope_contains(person.scope, original.owner):
-                return await self._flash_redirect(
-                    request, here, "Laporan asli tidak ditemukan di wilayah Anda."
-                )
         if name == "submit":
             before = await self.store.get_report(request.match_info["id"])
             keep = enrich.owner_set_by_admin(before.history) if before else False
@@ -653,8 +683,15 @@ class AdminPages:
             return redirect(f"/admin?ok=handed&ticket={report.ticket}")
         return redirect(f"{here}?ok={done}")
 
+    async def _original(self, given: str) -> Report | None:
+        """The report a rejected one repeats, named by its ticket (what people see) or, from
+        the queue's forms, by its id."""
+        given = given.strip()
+        report_id = await self.store.report_id_by_ticket(given.upper()) if "-" in given else given
+        return await self.store.get_report(report_id, with_history=False) if report_id else None
+
     def _change_for(
-        self, name: str, form: Any, person: Person, version: int | None
+        self, name: str, form: Any, person: Person, version: int | None, duplicate_of: str | None
     ) -> tuple[Callable[[Report, str, datetime], Report | None] | None, int | None, str]:
         """The rule an action applies, the version it expects, and the message key after."""
         if name == "claim":
@@ -671,7 +708,7 @@ class AdminPages:
             body = enrich.RejectBody.model_validate(
                 {
                     "reason": form.get("reason") or "",
-                    "duplicate_of": form.get("duplicate_of") or None,
+                    "duplicate_of": duplicate_of,
                     "note": (str(form.get("note") or "").strip() or None),
                 }
             )

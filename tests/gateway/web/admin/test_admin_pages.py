@@ -30,7 +30,7 @@ async def test_a_kelurahan_admin_enriches_and_submits_a_report_from_the_pages(ma
     html = await page.text()
     assert page.status == 200
     assert "SDN 01 Kelurahan Menteng" in html
-    assert "Pesan asli dari kanal (sms_generic)" in html and "&#34;from&#34;" in html
+    assert "Pesan asli dari kanal (SMS)" in html and "&#34;from&#34;" in html
     assert "Pakai lokasi Kel. Menteng" in html
     version = hidden(html, "version")
 
