@@ -310,10 +310,10 @@ class AdminPages:
         none yet) and the report submitted, in one transaction at the card's version."""
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        back = _back(form)
+        refused = await self._refused(request, person, form, f"/admin?{back}")
         if refused is not None:
             return refused
-        back = _back(form)
         report_id = request.match_info["id"]
         before = await self.store.get_report(report_id)
         if before is None or not scope_contains(person.scope, before.owner):
@@ -388,11 +388,10 @@ class AdminPages:
         admin's scope; a summary of what was rejected and what was not."""
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        target = f"/admin?{_back(form)}"
+        refused = await self._refused(request, person, form, target)
         if refused is not None:
             return refused
-        back = _back(form)
-        target = f"/admin?{back}"
         ids = list(dict.fromkeys(str(v) for v in form.getall("id", [])))[:200]
         reason = str(form.get("reason") or "")
         duplicate_of = str(form.get("duplicate_of") or "") or None
@@ -585,28 +584,23 @@ class AdminPages:
     # --- actions ----------------------------------------------------------------------------
 
     async def _refused(
-        self, request: web.Request, person: Person, form: Any
+        self, request: web.Request, person: Person, form: Any, back_to: str
     ) -> web.StreamResponse | None:
-        """A page refusing a form that is not this session's or a person who only reads."""
+        """A form that is not this session's, or a person who only reads: a browser is sent
+        back to `back_to` with the reason told once (nothing was changed, so going back is
+        safe, and a reload posts nothing); any other client gets a 403 it can act on."""
         try:
             check_csrf(request, form)
         except CsrfError:
-            return await self.page(
-                request,
-                "admin_error.html",
-                status=403,
-                title="Formulir kedaluwarsa",
-                message="Formulir kedaluwarsa. Muat ulang halaman lalu coba lagi.",
-            )
-        if person.role != "admin":
-            return await self.page(
-                request,
-                "admin_error.html",
-                status=403,
-                title="Hanya baca",
-                message="Peran Anda hanya dapat membaca.",
-            )
-        return None
+            title = "Formulir kedaluwarsa"
+            text = "Formulir kedaluwarsa; tidak ada yang diubah. Periksa lalu coba lagi."
+        else:
+            if person.role == "admin":
+                return None
+            title, text = "Hanya baca", "Peran Anda hanya dapat membaca; tidak ada yang diubah."
+        if "text/html" in request.headers.get("Accept", ""):
+            return await self._flash_redirect(request, back_to, text)
+        return await self.page(request, "admin_error.html", status=403, title=title, message=text)
 
     async def _flash_redirect(
         self, request: web.Request, location: str, text: str, *, kind: str = "error"
@@ -620,10 +614,10 @@ class AdminPages:
     async def action(self, request: web.Request) -> web.StreamResponse:
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        here = f"/admin/reports/{request.match_info['id']}"
+        refused = await self._refused(request, person, form, here)
         if refused is not None:
             return refused
-        here = f"/admin/reports/{request.match_info['id']}"
         name = request.match_info["action"]
         version_raw = str(form.get("version") or "")
         version = int(version_raw) if version_raw.isdigit() else None
