@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -149,10 +149,11 @@ def _back(form: Any) -> str:
     return urlencode({k: v for k, v in filters.items() if v})
 
 
-def duplicate_heads(items: Sequence[Report]) -> dict[str, str]:
+def duplicate_heads(items: Sequence[Report], elsewhere: Collection[str] = ()) -> dict[str, str]:
     """Each report's group on a queue page (oldest first): the first report it repeats
-    (following chains) when kanal suggested it as a duplicate of one on the page, else
-    itself."""
+    (following chains) when kanal suggested it as a duplicate of one on the page or of one
+    in `elsewhere` (seen by the admin but not on this page: on an earlier page, filtered
+    out, already sent), else itself."""
     heads: dict[str, str] = {}
     for report in items:
         head = report.id
@@ -160,8 +161,19 @@ def duplicate_heads(items: Sequence[Report]) -> dict[str, str]:
             if suggestion.id in heads:  # an older report of this page
                 head = heads[suggestion.id]
                 break
+            if suggestion.id in elsewhere:
+                head = suggestion.id
+                break
         heads[report.id] = head
     return heads
+
+
+def duplicates_elsewhere(items: Sequence[Report]) -> list[str]:
+    """The reports this page's likely duplicates repeat that are not on the page."""
+    here = {r.id for r in items}
+    return list(
+        dict.fromkeys(s.id for r in items for s in r.suggestions.duplicate_of if s.id not in here)
+    )
 
 
 class AdminPages:
@@ -221,16 +233,28 @@ class AdminPages:
             items, cursor = [], None
         now = self.store.clock()
         others = await other_open_reports(self.store, person.scope, [r.id for r in items])
+        # Originals of this page's duplicates that are elsewhere: one query by primary key.
+        originals = await reports_by_id(self.store, person.scope, duplicates_elsewhere(items))
         cards = {r.id: self._card(r, now, others.get(r.id, [])) for r in items}
-        heads = duplicate_heads(items)
+        heads = duplicate_heads(items, originals)
+        shown: list[dict[str, Any]] = []
+        groups: dict[str, dict[str, Any]] = {}
         for r in items:
-            if heads[r.id] != r.id:
-                cards[heads[r.id]]["duplicates"].append(cards[r.id])
+            head = heads[r.id]
+            if head == r.id:
+                shown.append(cards[r.id])
+            elif head in cards:
+                cards[head]["duplicates"].append(cards[r.id])
+            else:  # under a line naming the original, where its first duplicate would be
+                if head not in groups:
+                    groups[head] = {"original": originals[head], "duplicates": []}
+                    shown.append(groups[head])
+                groups[head]["duplicates"].append(cards[r.id])
         return await self.page(
             request,
             "admin_queue.html",
             title="Antrean pengaduan",
-            cards=[cards[r.id] for r in items if heads[r.id] == r.id],
+            cards=shown,
             total=len(items),
             filters=filters,
             back=urlencode({k: v for k, v in filters.items() if v}),
@@ -303,6 +327,7 @@ class AdminPages:
             "complete": not missing and location is not None and location["chosen"],
             "others": others,
             "duplicates": [],
+            "original": None,  # only the line grouping the duplicates of a report elsewhere has one
         }
 
     async def take(self, request: web.Request) -> web.StreamResponse:
