@@ -74,7 +74,32 @@ OK_MESSAGES = {
     "reopened": "Laporan dikembalikan ke antrean.",
     "seen": "Tanda perhatian dihapus; laporan keluar dari antrean.",
 }
-FIELD_LABELS = {"location": "lokasi", "category": "kategori"}
+FIELD_LABELS = {
+    "location": "lokasi",
+    "kelurahan_code": "kelurahan",
+    "category": "kategori",
+    "owner": "antrean",
+    "address": "alamat",
+    "description": "uraian untuk CRM",
+    "reporter": "data pelapor",
+    "confidential": "rahasiakan identitas",
+    "reason": "alasan",
+    "duplicate_of": "duplikat dari",
+    "note": "catatan",
+}
+# The rules' refusals that carry the code "invalid", by their (English) message.
+INVALID_TEXTS = {
+    "a duplicate names the report it repeats": (
+        "Alasan Duplikat perlu nomor tiket laporan aslinya."
+    ),
+    "duplicate_of goes with reason duplicate": (
+        "Nomor tiket laporan asli hanya diisi bila alasannya Duplikat."
+    ),
+    "a report cannot repeat itself": "Laporan tidak dapat menjadi duplikat dirinya sendiri.",
+    "give either location or kelurahan_code, not both": (
+        "Pilih titik atau kelurahan, bukan keduanya."
+    ),
+}
 # Colours of the charts, one per channel (colour-blind-safe-ish palette, cycled).
 PALETTE = [
     "#0b4f8a",
@@ -122,7 +147,13 @@ def _error_text(exc: enrich.EnrichError) -> str:
     if exc.code == "incomplete":
         missing = " dan ".join(FIELD_LABELS.get(m, m) for m in exc.extra.get("missing", []))
         return f"Belum lengkap: {missing} wajib diisi sebelum dikirim."
+    if exc.code == "invalid":
+        field = FIELD_LABELS.get(str(exc.extra.get("field") or ""), "")
+        return INVALID_TEXTS.get(
+            exc.message, f"Isian {field} tidak valid." if field else "Isian tidak valid."
+        )
     texts = {
+        "no_attention": "Laporan ini tidak bertanda perhatian.",
         "wrong_status": "Status laporan tidak memungkinkan tindakan ini.",
         "out_of_area": "Titik itu di luar DKI Jakarta.",
         "unknown_kelurahan": "Kelurahan tidak dikenal.",
@@ -662,7 +693,9 @@ class AdminPages:
             change, expected, done = self._change_for(name, form, person, version, duplicate_of)
         except ValidationError as exc:
             problem = exc.errors(include_url=False)[0]
-            return await self._flash_redirect(request, here, f"Isian tidak valid: {problem['msg']}")
+            field = FIELD_LABELS.get(str(problem["loc"][0]) if problem["loc"] else "", "")
+            told = f"Isian {field} tidak valid" if field else "Isian tidak valid"
+            return await self._flash_redirect(request, here, f"{told}; tidak ada yang diubah.")
         except enrich.EnrichError as exc:
             return await self._flash_redirect(request, here, _error_text(exc))
         if change is None:

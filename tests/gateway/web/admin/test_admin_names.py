@@ -162,3 +162,29 @@ def test_what_kanal_wrote_for_itself_reads_in_bahasa_indonesia():
         "kanal (pemberitahuan)",
         "ana",
     ]
+
+
+async def test_a_refused_rejection_is_told_in_bahasa_indonesia(make_kanal):
+    k = await make_kanal()
+    first = await sms_in_queue(k, 1, TEXT, at="07:00")
+    report_id = await sms_in_queue(k, 2, "promo pulsa murah", at="08:00")
+    ticket = (await k.store.get_report(first)).ticket
+    csrf = await sign_in(k.client, "ana", MENTENG, store=k.store)
+    told = []
+    for fields in (
+        {"reason": "duplicate"},
+        {"reason": "spam", "duplicate_of": ticket},
+        {"reason": "spam", "note": "x" * 1001},
+    ):
+        page = await (await k.client.get(f"/admin/reports/{report_id}")).text()
+        r = await k.client.post(
+            f"/admin/reports/{report_id}/reject",
+            data={"csrf": csrf, "version": hidden(page, "version"), **fields},
+        )
+        told.append(re.search(r'id="message">([^<]*)<', await r.text()).group(1))
+    assert told == [
+        "Alasan Duplikat perlu nomor tiket laporan aslinya.",
+        "Nomor tiket laporan asli hanya diisi bila alasannya Duplikat.",
+        "Isian catatan tidak valid; tidak ada yang diubah.",
+    ]
+    assert (await k.store.get_report(report_id)).status == "pending_enrichment"
