@@ -1,5 +1,6 @@
 """Read-only queries of the admin's queue page: the other open reports of each card's
-reporter, in the reader's scope (by the indexed `reporter_key`)."""
+reporter, in the reader's scope (by the indexed `reporter_key`), and the reports that
+cards name by id (the originals of likely duplicates, by primary key)."""
 
 from __future__ import annotations
 
@@ -76,3 +77,22 @@ async def other_open_reports(
         for report_id, key in keyed
         if report_id not in hidden
     }
+
+
+async def reports_by_id(
+    store: StoreEngine, scope: str, report_ids: Sequence[str]
+) -> dict[str, OtherReport]:
+    """The ticket and status of each of `report_ids` that `scope` may see, in one query by
+    primary key; the others are left out."""
+    wanted = sorted(set(report_ids))
+    if not wanted:
+        return {}
+    async with store.read() as conn:
+        rows = (
+            await conn.execute(
+                select(reports.c.id, reports.c.ticket, reports.c.status).where(
+                    reports.c.id.in_(wanted), scope_condition(scope)
+                )
+            )
+        ).all()
+    return {row.id: OtherReport(row.id, row.ticket, row.status) for row in rows}

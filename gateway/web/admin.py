@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -24,9 +24,9 @@ from connectors import CHANNEL_LABELS
 from gateway.base.runtime import Runtime
 from gateway.pipeline import enrich
 from gateway.store import StaleVersion, scope_contains
-from gateway.store.queue import OtherReport, other_open_reports
+from gateway.store.queue import OtherReport, other_open_reports, reports_by_id
 from gateway.store.schema import reports
-from gateway.web.admin_labels import CATEGORY_SOURCES, REJECT_LABELS, Labels
+from gateway.web.admin_labels import CATEGORY_SOURCES, REJECT_LABELS, Labels, OwnerGroup
 from gateway.web.keys import RUNTIME
 from gateway.web.people import Person
 from gateway.web.sessions import (
@@ -58,7 +58,12 @@ STATUS_LABELS = {
     "done": "selesai",
     "rejected": "ditolak",
     "failed": "gagal dikirim",
+    # Statuses of history entries only.
+    "follow_up": "susulan warga",
+    "attachment": "lampiran",
+    "follow_up_after_done": "warga menulis lagi setelah selesai",
 }
+GEOCODE_SOURCES = {"places": "nama tempat", "gazetteer": "daftar wilayah"}
 # The reasons a person may choose (kanal's own `automated` and `empty` are not offered).
 REJECT_REASONS = {code: REJECT_LABELS[code] for code in enrich.REJECT_REASONS}
 OK_MESSAGES = {
@@ -69,7 +74,32 @@ OK_MESSAGES = {
     "reopened": "Laporan dikembalikan ke antrean.",
     "seen": "Tanda perhatian dihapus; laporan keluar dari antrean.",
 }
-FIELD_LABELS = {"location": "lokasi", "category": "kategori"}
+FIELD_LABELS = {
+    "location": "lokasi",
+    "kelurahan_code": "kelurahan",
+    "category": "kategori",
+    "owner": "antrean",
+    "address": "alamat",
+    "description": "uraian untuk CRM",
+    "reporter": "data pelapor",
+    "confidential": "rahasiakan identitas",
+    "reason": "alasan",
+    "duplicate_of": "duplikat dari",
+    "note": "catatan",
+}
+# The rules' refusals that carry the code "invalid", by their (English) message.
+INVALID_TEXTS = {
+    "a duplicate names the report it repeats": (
+        "Alasan Duplikat perlu nomor tiket laporan aslinya."
+    ),
+    "duplicate_of goes with reason duplicate": (
+        "Nomor tiket laporan asli hanya diisi bila alasannya Duplikat."
+    ),
+    "a report cannot repeat itself": "Laporan tidak dapat menjadi duplikat dirinya sendiri.",
+    "give either location or kelurahan_code, not both": (
+        "Pilih titik atau kelurahan, bukan keduanya."
+    ),
+}
 # Colours of the charts, one per channel (colour-blind-safe-ish palette, cycled).
 PALETTE = [
     "#0b4f8a",
@@ -117,7 +147,13 @@ def _error_text(exc: enrich.EnrichError) -> str:
     if exc.code == "incomplete":
         missing = " dan ".join(FIELD_LABELS.get(m, m) for m in exc.extra.get("missing", []))
         return f"Belum lengkap: {missing} wajib diisi sebelum dikirim."
+    if exc.code == "invalid":
+        field = FIELD_LABELS.get(str(exc.extra.get("field") or ""), "")
+        return INVALID_TEXTS.get(
+            exc.message, f"Isian {field} tidak valid." if field else "Isian tidak valid."
+        )
     texts = {
+        "no_attention": "Laporan ini tidak bertanda perhatian.",
         "wrong_status": "Status laporan tidak memungkinkan tindakan ini.",
         "out_of_area": "Titik itu di luar DKI Jakarta.",
         "unknown_kelurahan": "Kelurahan tidak dikenal.",
@@ -144,10 +180,11 @@ def _back(form: Any) -> str:
     return urlencode({k: v for k, v in filters.items() if v})
 
 
-def duplicate_heads(items: Sequence[Report]) -> dict[str, str]:
+def duplicate_heads(items: Sequence[Report], elsewhere: Collection[str] = ()) -> dict[str, str]:
     """Each report's group on a queue page (oldest first): the first report it repeats
-    (following chains) when kanal suggested it as a duplicate of one on the page, else
-    itself."""
+    (following chains) when kanal suggested it as a duplicate of one on the page or of one
+    in `elsewhere` (seen by the admin but not on this page: on an earlier page, filtered
+    out, already sent), else itself."""
     heads: dict[str, str] = {}
     for report in items:
         head = report.id
@@ -155,8 +192,19 @@ def duplicate_heads(items: Sequence[Report]) -> dict[str, str]:
             if suggestion.id in heads:  # an older report of this page
                 head = heads[suggestion.id]
                 break
+            if suggestion.id in elsewhere:
+                head = suggestion.id
+                break
         heads[report.id] = head
     return heads
+
+
+def duplicates_elsewhere(items: Sequence[Report]) -> list[str]:
+    """The reports this page's likely duplicates repeat that are not on the page."""
+    here = {r.id for r in items}
+    return list(
+        dict.fromkeys(s.id for r in items for s in r.suggestions.duplicate_of if s.id not in here)
+    )
 
 
 class AdminPages:
@@ -169,6 +217,8 @@ class AdminPages:
         self.kelurahan = sorted(
             runtime.areas.kelurahan_matches, key=lambda m: (m.kota.name, m.kelurahan.name)
         )
+        # A report may be handed over to any queue, whoever's scope it is in.
+        self.all_owners = self.labels.owner_groups("province")
 
     async def page(
         self, request: web.Request, template: str, *, status: int = 200, **context: Any
@@ -214,16 +264,28 @@ class AdminPages:
             items, cursor = [], None
         now = self.store.clock()
         others = await other_open_reports(self.store, person.scope, [r.id for r in items])
+        # Originals of this page's duplicates that are elsewhere: one query by primary key.
+        originals = await reports_by_id(self.store, person.scope, duplicates_elsewhere(items))
         cards = {r.id: self._card(r, now, others.get(r.id, [])) for r in items}
-        heads = duplicate_heads(items)
+        heads = duplicate_heads(items, originals)
+        shown: list[dict[str, Any]] = []
+        groups: dict[str, dict[str, Any]] = {}
         for r in items:
-            if heads[r.id] != r.id:
-                cards[heads[r.id]]["duplicates"].append(cards[r.id])
+            head = heads[r.id]
+            if head == r.id:
+                shown.append(cards[r.id])
+            elif head in cards:
+                cards[head]["duplicates"].append(cards[r.id])
+            else:  # under a line naming the original, where its first duplicate would be
+                if head not in groups:
+                    groups[head] = {"original": originals[head], "duplicates": []}
+                    shown.append(groups[head])
+                groups[head]["duplicates"].append(cards[r.id])
         return await self.page(
             request,
             "admin_queue.html",
             title="Antrean pengaduan",
-            cards=[cards[r.id] for r in items if heads[r.id] == r.id],
+            cards=shown,
             total=len(items),
             filters=filters,
             back=urlencode({k: v for k, v in filters.items() if v}),
@@ -234,7 +296,16 @@ class AdminPages:
             can_write=person.role == "admin",
             reject_labels=REJECT_REASONS,
             statuses=STATUS_LABELS,
+            owners=self._owner_choices(person.scope, filters["owner"]),
         )
+
+    def _owner_choices(self, scope: str, current: str) -> list[OwnerGroup]:
+        """The owners the queue's filter offers, by name; a code given in a link that is
+        not among them (another scope's, a typo) is still shown, by name when it has one."""
+        groups = self.labels.owner_groups(scope)
+        if current and all(current != code for _, owners in groups for code, _ in owners):
+            groups.append(("Lainnya", [(current, self.labels.owner(current))]))
+        return groups
 
     def _card(self, r: Report, now: datetime, others: list[OtherReport]) -> dict[str, Any]:
         """What one queue card shows: kanal's location and category with why, and what
@@ -287,6 +358,7 @@ class AdminPages:
             "complete": not missing and location is not None and location["chosen"],
             "others": others,
             "duplicates": [],
+            "original": None,  # only the line grouping the duplicates of a report elsewhere has one
         }
 
     async def take(self, request: web.Request) -> web.StreamResponse:
@@ -294,10 +366,10 @@ class AdminPages:
         none yet) and the report submitted, in one transaction at the card's version."""
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        back = _back(form)
+        refused = await self._refused(request, person, form, f"/admin?{back}")
         if refused is not None:
             return refused
-        back = _back(form)
         report_id = request.match_info["id"]
         before = await self.store.get_report(report_id)
         if before is None or not scope_contains(person.scope, before.owner):
@@ -372,11 +444,10 @@ class AdminPages:
         admin's scope; a summary of what was rejected and what was not."""
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        target = f"/admin?{_back(form)}"
+        refused = await self._refused(request, person, form, target)
         if refused is not None:
             return refused
-        back = _back(form)
-        target = f"/admin?{back}"
         ids = list(dict.fromkeys(str(v) for v in form.getall("id", [])))[:200]
         reason = str(form.get("reason") or "")
         duplicate_of = str(form.get("duplicate_of") or "") or None
@@ -502,6 +573,15 @@ class AdminPages:
         others = (await other_open_reports(self.store, person.scope, [report.id])).get(
             report.id, []
         )
+        originals = [str((h.changes or {}).get("duplicate_of") or "") for h in report.history]
+        tickets = {
+            o.id: o.ticket
+            for o in (
+                await reports_by_id(
+                    self.store, person.scope, [i for i in [report.duplicate_of, *originals] if i]
+                )
+            ).values()
+        }
         return await self.page(
             request,
             "admin_report.html",
@@ -519,6 +599,9 @@ class AdminPages:
             geocoded=[g for g in found if g.kelurahan is not None],
             category_source=CATEGORY_SOURCES.get(report.category.source, report.category.source),
             others=others,
+            tickets=tickets,
+            owners=self.all_owners,
+            geocode_sources=GEOCODE_SOURCES,
             categories=self.categories,
             kelurahan=self.kelurahan,
             missing=enrich.missing_for_submit(report),
@@ -557,28 +640,23 @@ class AdminPages:
     # --- actions ----------------------------------------------------------------------------
 
     async def _refused(
-        self, request: web.Request, person: Person, form: Any
+        self, request: web.Request, person: Person, form: Any, back_to: str
     ) -> web.StreamResponse | None:
-        """A page refusing a form that is not this session's or a person who only reads."""
+        """A form that is not this session's, or a person who only reads: a browser is sent
+        back to `back_to` with the reason told once (nothing was changed, so going back is
+        safe, and a reload posts nothing); any other client gets a 403 it can act on."""
         try:
             check_csrf(request, form)
         except CsrfError:
-            return await self.page(
-                request,
-                "admin_error.html",
-                status=403,
-                title="Formulir kedaluwarsa",
-                message="Formulir kedaluwarsa. Muat ulang halaman lalu coba lagi.",
-            )
-        if person.role != "admin":
-            return await self.page(
-                request,
-                "admin_error.html",
-                status=403,
-                title="Hanya baca",
-                message="Peran Anda hanya dapat membaca.",
-            )
-        return None
+            title = "Formulir kedaluwarsa"
+            text = "Formulir kedaluwarsa; tidak ada yang diubah. Periksa lalu coba lagi."
+        else:
+            if person.role == "admin":
+                return None
+            title, text = "Hanya baca", "Peran Anda hanya dapat membaca; tidak ada yang diubah."
+        if "text/html" in request.headers.get("Accept", ""):
+            return await self._flash_redirect(request, back_to, text)
+        return await self.page(request, "admin_error.html", status=403, title=title, message=text)
 
     async def _flash_redirect(
         self, request: web.Request, location: str, text: str, *, kind: str = "error"
@@ -592,10 +670,10 @@ class AdminPages:
     async def action(self, request: web.Request) -> web.StreamResponse:
         person = await self.person(request)
         form = await request.post()
-        refused = await self._refused(request, person, form)
+        here = f"/admin/reports/{request.match_info['id']}"
+        refused = await self._refused(request, person, form, here)
         if refused is not None:
             return refused
-        here = f"/admin/reports/{request.match_info['id']}"
         name = request.match_info["action"]
         version_raw = str(form.get("version") or "")
         version = int(version_raw) if version_raw.isdigit() else None
@@ -603,21 +681,25 @@ class AdminPages:
             return await self._flash_redirect(
                 request, here, "Pilih alasan penolakan terlebih dahulu; laporan tidak ditolak."
             )
-        try:
-            change, expected, done = self._change_for(name, form, person, version)
-        except ValidationError as exc:
-            problem = exc.errors(include_url=False)[0]
-            return await self._flash_redirect(request, here, f"Isian tidak valid: {problem['msg']}")
-        except enrich.EnrichError as exc:
-            return await self._flash_redirect(request, here, _error_text(exc))
-        if change is None:
-            raise web.HTTPNotFound()
+        duplicate_of: str | None = None
         if name == "reject" and form.get("duplicate_of"):
-            original = await self.store.get_report(str(form["duplicate_of"]), with_history=False)
+            original = await self._original(str(form["duplicate_of"]))
             if original is None or not scope_contains(person.scope, original.owner):
                 return await self._flash_redirect(
                     request, here, "Laporan asli tidak ditemukan di wilayah Anda."
                 )
+            duplicate_of = original.id
+        try:
+            change, expected, done = self._change_for(name, form, person, version, duplicate_of)
+        except ValidationError as exc:
+            problem = exc.errors(include_url=False)[0]
+            field = FIELD_LABELS.get(str(problem["loc"][0]) if problem["loc"] else "", "")
+            told = f"Isian {field} tidak valid" if field else "Isian tidak valid"
+            return await self._flash_redirect(request, here, f"{told}; tidak ada yang diubah.")
+        except enrich.EnrichError as exc:
+            return await self._flash_redirect(request, here, _error_text(exc))
+        if change is None:
+            raise web.HTTPNotFound()
         if name == "submit":
             before = await self.store.get_report(request.match_info["id"])
             keep = enrich.owner_set_by_admin(before.history) if before else False
@@ -653,8 +735,15 @@ class AdminPages:
             return redirect(f"/admin?ok=handed&ticket={report.ticket}")
         return redirect(f"{here}?ok={done}")
 
+    async def _original(self, given: str) -> Report | None:
+        """The report a rejected one repeats, named by its ticket (what people see) or, from
+        the queue's forms, by its id."""
+        given = given.strip()
+        report_id = await self.store.report_id_by_ticket(given.upper()) if "-" in given else given
+        return await self.store.get_report(report_id, with_history=False) if report_id else None
+
     def _change_for(
-        self, name: str, form: Any, person: Person, version: int | None
+        self, name: str, form: Any, person: Person, version: int | None, duplicate_of: str | None
     ) -> tuple[Callable[[Report, str, datetime], Report | None] | None, int | None, str]:
         """The rule an action applies, the version it expects, and the message key after."""
         if name == "claim":
@@ -671,7 +760,7 @@ class AdminPages:
             body = enrich.RejectBody.model_validate(
                 {
                     "reason": form.get("reason") or "",
-                    "duplicate_of": form.get("duplicate_of") or None,
+                    "duplicate_of": duplicate_of,
                     "note": (str(form.get("note") or "").strip() or None),
                 }
             )

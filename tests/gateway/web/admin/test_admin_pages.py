@@ -30,7 +30,7 @@ async def test_a_kelurahan_admin_enriches_and_submits_a_report_from_the_pages(ma
     html = await page.text()
     assert page.status == 200
     assert "SDN 01 Kelurahan Menteng" in html
-    assert "Pesan asli dari kanal (sms_generic)" in html and "&#34;from&#34;" in html
+    assert "Pesan asli dari kanal (SMS)" in html and "&#34;from&#34;" in html
     assert "Pakai lokasi Kel. Menteng" in html
     version = hidden(html, "version")
 
@@ -163,3 +163,47 @@ async def test_a_done_report_the_citizen_wrote_on_again_is_in_the_queue_until_se
     current = await k.store.get_report(report_id)
     assert current is not None and current.attention is None and current.status == "done"
     assert report_id not in await (await k.client.get("/admin")).text()
+
+
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+async def test_a_browser_whose_form_is_refused_is_sent_back_with_the_reason_told_once(
+    make_kanal,
+):
+    k = await make_kanal()
+    report_id = await sms_in_queue(k, 1, TEXT)
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    here = f"/admin/reports/{report_id}"
+    # An expired form (no token): back to the report, nothing changed.
+    r = await k.client.post(f"{here}/claim", data={}, headers=BROWSER, allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"] == here
+    page = await (await k.client.get(here)).text()
+    assert "Formulir kedaluwarsa; tidak ada yang diubah" in page
+    assert "Formulir kedaluwarsa" not in await (await k.client.get(here)).text()
+    r = await k.client.post(
+        "/admin/reject",
+        data={"id": report_id, "reason": "spam", "back": "channel=sms"},
+        headers=BROWSER,
+        allow_redirects=False,
+    )
+    assert r.status == 303 and r.headers["Location"] == "/admin?channel=sms"
+    assert (await k.store.get_report(report_id)).status == "pending_enrichment"
+    assert (await k.store.get_report(report_id)).lease is None
+
+    # A viewer's browser: back to the page with why.
+    viewer = await second_client(k)
+    try:
+        csrf = await sign_in(viewer, "vera", MENTENG, role="viewer", store=k.store)
+        r = await viewer.post(
+            f"{here}/take", data={"csrf": csrf}, headers=BROWSER, allow_redirects=False
+        )
+        assert r.status == 303 and r.headers["Location"] == "/admin?"
+        queue = await (await viewer.get("/admin")).text()
+        assert "Peran Anda hanya dapat membaca; tidak ada yang diubah" in queue
+        # A script or API client still gets the 403.
+        r = await viewer.post(f"{here}/claim", data={"csrf": csrf}, allow_redirects=False)
+        assert r.status == 403
+    finally:
+        await viewer.close()
+    assert (await k.store.get_report(report_id)).status == "pending_enrichment"

@@ -346,3 +346,66 @@ def test_history_entries_read_as_sentences_in_bahasa_indonesia():
     assert labels.owner("kecamatan:31.71.06") == "Kec. Menteng"
     assert labels.owner("office:balai_kota") == "Balai Kota (pendopo)"
     assert labels.owner("kelurahan:99.99.99.9999") == "kelurahan:99.99.99.9999"
+
+
+async def _suggest_duplicate(k, report_id: str, original_id: str) -> None:  # type: ignore[no-untyped-def]
+    from normalizers.report import DuplicateSuggestion
+
+    original = await k.store.get_report(original_id)
+    suggestion = DuplicateSuggestion(id=original.id, ticket=original.ticket, why="teks sama")
+
+    def suggest(r):  # type: ignore[no-untyped-def]
+        r.suggestions.duplicate_of = [suggestion]
+        return r.model_copy(update={"history": []})
+
+    await k.store.update_report(report_id, suggest)
+
+
+async def test_duplicates_of_a_report_on_an_earlier_page_are_grouped_under_a_line_naming_it(
+    make_kanal,
+):
+    k = await make_kanal()
+    first = await sms_in_queue(k, 1, TEXT, at="07:00")
+    again = [await sms_in_queue(k, n, f"Ulang {n}: {TEXT}", at=f"0{n + 6}:00") for n in (2, 3)]
+    await _suggest_duplicate(k, again[0], first)
+    await _suggest_duplicate(k, again[1], again[0])  # a chain, through the page
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    head = await k.store.get_report(first)
+    # The next page, as "Berikutnya" leads to it, were a page one report long.
+    [shown], cursor = await k.store.list_reports(
+        MENTENG, status=["pending_enrichment"], limit=1, oldest_first=True
+    )
+    assert shown.id == first and cursor
+    html = await (await k.client.get("/admin", params={"cursor": cursor})).text()
+    group = re.search(rf'<li class="card item group" id="group-{first}".*?\n  </li>', html, re.S)
+    assert group, "no line naming the original"
+    line = group.group(0)
+    assert f'Kemungkinan duplikat <a href="/admin/reports/{first}">{head.ticket}</a>' in line
+    assert "(menunggu dilengkapi, di halaman sebelumnya)" in line
+    assert all(f'href="/admin/reports/{i}"' in line for i in again)
+    assert all(f'id="card-{i}"' not in html for i in again)
+    form = re.search(r'<form method="post" action="/admin/reject".*?</form>', line, re.S)
+    fields = re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0))
+    assert ("duplicate_of", first) in fields and [v for n, v in fields if n == "id"] == again
+    r = await k.client.post("/admin/reject", data=fields)
+    assert "2 laporan ditolak (Duplikat)" in await r.text()
+    for report_id in again:
+        report = await k.store.get_report(report_id)
+        assert report.status == "rejected" and report.duplicate_of == first
+
+
+async def test_duplicates_of_a_report_already_sent_are_grouped_under_its_ticket(make_kanal):
+    k = await make_kanal()
+    first = await sms_in_queue(k, 1, TEXT, at="07:00")
+    again = await sms_in_queue(k, 2, f"Ulang: {TEXT}", at="08:00")
+    await _suggest_duplicate(k, again, first)
+    await k.store.update_report(
+        first, lambda r: r.model_copy(update={"status": "posted", "history": []})
+    )
+    await sign_in(k.client, "ana", MENTENG, store=k.store)
+    html = await (await k.client.get("/admin")).text()
+    ticket = (await k.store.get_report(first)).ticket
+    assert f'id="card-{first}"' not in html and f'id="card-{again}"' not in html
+    line = re.search(rf'id="group-{first}".*?\n  </li>', html, re.S).group(0)
+    assert f'>{ticket}</a> <span class="muted small">(terkirim, tidak di antrean ini)' in line
+    assert f"Tolak 1 sebagai duplikat {ticket}" in line and f'href="/admin/reports/{again}"' in line
