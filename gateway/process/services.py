@@ -21,7 +21,6 @@ from gateway.intake.twitter import TWITTER_POLLER
 from gateway.notify.worker import run_notifier
 from gateway.pipeline.learning import LEARNING_POLLER, run_model_refresh
 from gateway.pipeline.media import run_media
-from gateway.store.drafts import drop_expired_drafts
 from gateway.store.personal import purge
 
 log = logging.getLogger("kanal.retention")
@@ -43,19 +42,6 @@ RETENTION_POLLER = Poller(
     run=purge_personal_data,
 )
 
-
-async def drop_lapsed_drafts(runtime: Runtime) -> None:
-    await drop_expired_drafts(runtime.store)
-
-
-# Desk forms sent back keep what was typed for half an hour; past that it goes.
-DRAFTS_POLLER = Poller(
-    name="desk_drafts",
-    enabled=lambda rt: True,
-    interval_s=lambda rt: 300.0,
-    run=drop_lapsed_drafts,
-)
-
 # Each runs on one replica at a time (a lease in the store), when its channel is enabled.
 POLLERS: tuple[Poller, ...] = (
     IMAP_POLLER,
@@ -65,7 +51,6 @@ POLLERS: tuple[Poller, ...] = (
     FEEDS_POLLER,
     CRM_STATUS_POLLER,
     RETENTION_POLLER,
-    DRAFTS_POLLER,
     LEARNING_POLLER,  # `kanal learn` every learning.retrain_every_s
 )
 

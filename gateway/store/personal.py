@@ -24,7 +24,6 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.engine import Connection
 
-from gateway.store.drafts import drop_drafts
 from gateway.store.engine import sqlite_path
 from gateway.store.schema import (
     attachments,
@@ -59,7 +58,6 @@ class Erased:
     outbound: int = 0
     media_jobs: int = 0
     decisions: int = 0
-    desk_drafts: int = 0
     report_ids: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -68,7 +66,6 @@ class Erased:
             f"(payloads and headers), {self.attachments} attachments, {self.follow_ups} "
             f"follow-ups, {self.outbound} messages to citizens, {self.media_jobs} media jobs, "
             f"{self.decisions} admin decisions (with their texts)"
-            + (f", {self.desk_drafts} desk drafts" if self.desk_drafts else "")
         )
 
 
@@ -449,9 +446,6 @@ def erase_citizen(conn: Connection, citizen: Citizen, *, now: datetime) -> Erase
         .where(_outbound_of(citizen, own + mentioned))
         .values(recipient="", body="", meta=None, last_error=None)
     ).rowcount
-    # What an officer typed into a desk form sent back holds the citizen in any spelling
-    # ("0812 3456 7890", a name): every draft goes; an officer types it again at worst.
-    erased.desk_drafts = drop_drafts(conn)
     return erased
 
 

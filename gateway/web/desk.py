@@ -41,8 +41,8 @@ from connectors.base import AttachmentRef, RawMessage, Sender, WireRequest
 from gateway.base.runtime import Runtime
 from gateway.intake.webhooks import to_new_raw
 from gateway.store import StoreUnavailable, is_unavailable, scope_contains
-from gateway.store.drafts import Draft, drop_draft, keep_draft, read_draft
 from gateway.store.ids import new_id
+from gateway.web.drafts import Draft, drop_draft, keep_draft, read_draft
 from gateway.web.keys import RUNTIME
 from gateway.web.people import Person
 from gateway.web.sessions import (

@@ -8,9 +8,8 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from gateway.store.drafts import drop_expired_drafts, keep_draft, read_draft
-from gateway.store.personal import Citizen, erase_citizen
 from gateway.store.schema import kv_state
+from gateway.web.drafts import keep_draft, read_draft
 from tests.gateway.web.desk.helpers import hidden, sent_back, sign_in, walk_in
 from tests.gateway.web.desk.test_walk_in import raw_count
 
@@ -104,18 +103,3 @@ async def test_drafts_last_half_an_hour_and_are_then_dropped(make_kanal):
     assert await read_draft(k.store, 7, "walk_in", first) is None
     await keep_draft(k.store, 7, "walk_in", {"text": "Lampu"}, {})
     assert await drafts(k) == 1  # the old one went with the new one's write
-    # Lapsed drafts go every few minutes even when no one types again.
-    k.store.clock = lambda: real() + timedelta(minutes=62)
-    assert await drop_expired_drafts(k.store) == 1
-    assert await drafts(k) == 0
-
-
-async def test_erasing_a_citizen_drops_every_desk_draft(make_kanal):
-    k = await make_kanal()
-    await keep_draft(k.store, 7, "walk_in", {"phone": "0812 3456 7890", "text": "Sampah"}, {})
-    await keep_draft(k.store, 9, "clipping", {"text": "Banjir"}, {})
-    erased = await k.store.run_write(
-        lambda conn: erase_citizen(conn, Citizen(phone="+6281234567890"), now=k.store.clock())
-    )
-    assert erased.desk_drafts == 2 and "2 desk drafts" in erased.summary()
-    assert await drafts(k) == 0

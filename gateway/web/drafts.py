@@ -6,8 +6,6 @@ in the store (`kv_state`, keyed by a hash of its random id and the person's) for
 DRAFT_MINUTES and only the id rides in the page's address: only the person who typed it can
 read it back.
 Files are never kept: a browser cannot be handed a file again, the officer picks it anew.
-Drafts past their time are dropped every few minutes (`drop_expired_drafts`), and all of
-them when a citizen's data is erased (a draft holds what was typed, in any spelling).
 """
 
 from __future__ import annotations
@@ -16,11 +14,10 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import and_, delete, insert, select
 
 from gateway.store.engine import StoreEngine
 from gateway.store.schema import kv_state
@@ -51,7 +48,9 @@ async def keep_draft(
         ensure_ascii=False,
     )
     async with store.write() as conn:
-        await conn.run_sync(drop_drafts, now)
+        await conn.execute(
+            delete(kv_state).where(and_(kv_state.c.key.like(f"{_PREFIX}%"), kv_state.c.until < now))
+        )
         await conn.execute(
             insert(kv_state).values(
                 key=_key(person_id, draft_id),
@@ -88,16 +87,3 @@ async def drop_draft(store: StoreEngine, person_id: int, draft_id: str) -> None:
     if draft_id and len(draft_id) <= 64:
         async with store.write() as conn:
             await conn.execute(delete(kv_state).where(kv_state.c.key == _key(person_id, draft_id)))
-
-
-def drop_drafts(conn: Connection, before: datetime | None = None) -> int:
-    """Drops the drafts that lapse before `before`, or every draft (None)."""
-    statement = delete(kv_state).where(kv_state.c.key.like(f"{_PREFIX}%"))
-    if before is not None:
-        statement = statement.where(kv_state.c.until < before)
-    return conn.execute(statement).rowcount
-
-
-async def drop_expired_drafts(store: StoreEngine) -> int:
-    now = store.clock()
-    return await store.run_write(lambda conn: drop_drafts(conn, now))
