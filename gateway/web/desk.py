@@ -42,7 +42,6 @@ from gateway.base.runtime import Runtime
 from gateway.intake.webhooks import to_new_raw
 from gateway.store import StoreUnavailable, is_unavailable, scope_contains
 from gateway.store.ids import new_id
-from gateway.web.drafts import Draft, drop_draft, keep_draft, read_draft
 from gateway.web.keys import RUNTIME
 from gateway.web.people import Person
 from gateway.web.sessions import (
@@ -51,12 +50,9 @@ from gateway.web.sessions import (
     add_signin_routes,
     check_csrf,
     current_user,
-    forget_flash,
     redirect,
     render,
     require_user,
-    set_flash,
-    take_flash,
 )
 from normalizers.geo import AreaMatch
 from normalizers.phone import normalize_phone
@@ -463,57 +459,17 @@ async def store_message(
     return stored
 
 
-async def _form_page(
-    request: web.Request, template: str, *, status: int = 200, **context: Any
-) -> web.Response:
-    """A desk form, with the message a redirect left for it (then forgotten)."""
-    response = render(request, template, status=status, flash=await take_flash(request), **context)
-    forget_flash(request, response)
-    return response
-
-
-async def _sent_back(
-    request: web.Request,
-    person: Person,
-    form_name: str,
-    path: str,
-    form: FormInput,
-    values: dict[str, str],
-) -> web.Response | None:
-    """Post/redirect/get for a form with errors: what was typed is kept as a draft and the
-    browser sent to `path?draft=…`, which shows it again, so a reload never posts. None when
-    the store cannot keep the draft (the caller then answers the POST with the form)."""
-    runtime: Runtime = request.app[RUNTIME]
-    try:
-        draft_id = await keep_draft(runtime.store, person.id, form_name, values, form.errors)
-    except StoreUnavailable:
-        return None
-    response = redirect(f"{path}?draft={draft_id}")
-    told = form.errors.get("_form") or "Formulir belum terkirim: periksa isian yang ditandai."
-    if form.uploads or any(k in form.errors for k in ("photos", "documents")):
-        told += " Berkas yang tadi dipilih perlu dipilih ulang."
-    await set_flash(request, response, "error", told)
-    return response
-
-
-async def _draft(request: web.Request, person: Person, form_name: str) -> Draft:
-    runtime: Runtime = request.app[RUNTIME]
-    found = await read_draft(runtime.store, person.id, form_name, request.query.get("draft", ""))
-    return found or Draft(values={}, errors={})
-
-
-async def _walk_in_page(
+def _walk_in_page(
     request: web.Request,
     person: Person,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
-    draft: str = "",
 ) -> web.Response:
     runtime: Runtime = request.app[RUNTIME]
     channel = desk_channel(person.scope)
-    return await _form_page(
+    return render(
         request,
         "desk.html",
         status=status,
@@ -524,7 +480,6 @@ async def _walk_in_page(
         kelurahan=kelurahan_options(runtime, person.scope),
         values=values or {},
         errors=errors or {},
-        draft=draft,
         max_mb=runtime.settings.server.max_upload_bytes / 1_048_576,
         max_files=MAX_FILES,
     )
@@ -536,14 +491,7 @@ async def walk_in_form(request: web.Request) -> web.StreamResponse:
     assert person is not None
     if desk_channel(person.scope) is None:
         return _no_desk(request)
-    draft = await _draft(request, person, "walk_in")
-    return await _walk_in_page(
-        request,
-        person,
-        values=draft.values,
-        errors=draft.errors,
-        draft=request.query.get("draft", "")[:64] if draft.values else "",
-    )
+    return _walk_in_page(request, person)
 
 
 def _no_desk(request: web.Request) -> web.Response:
@@ -601,16 +549,13 @@ async def walk_in_submit(request: web.Request) -> web.StreamResponse:
     values = {k: form.fields.get(k, "") for k in (*WALK_IN_FIELDS, "confidential")}
     walk_in = None if "_form" in form.errors else validate_walk_in(runtime, person, form)
     if walk_in is None:
-        back = await _sent_back(request, person, "walk_in", "/desk", form, values)
-        if back is not None:
-            return back
-        return await _walk_in_page(request, person, values=values, errors=form.errors, status=422)
+        return _walk_in_page(request, person, values=values, errors=form.errors, status=422)
     message = walk_in_message(runtime, person, walk_in, channel)
     try:
         stored = await store_message(request, person, message, "/desk")
     except Exception as exc:
         if isinstance(exc, StoreUnavailable) or is_unavailable(exc):
-            return await _walk_in_page(
+            return _walk_in_page(
                 request,
                 person,
                 values=values,
@@ -621,7 +566,6 @@ async def walk_in_submit(request: web.Request) -> web.StreamResponse:
                 },
             )
         raise
-    await drop_draft(runtime.store, person.id, form.fields.get("draft", ""))
     return redirect(f"/desk/receipt/{stored.id}")
 
 
@@ -683,36 +627,26 @@ def clipping_message(runtime: Runtime, person: Person, clip: dict[str, Any]) -> 
     )
 
 
-async def _media_page(
+def _media_page(
     request: web.Request,
     *,
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status: int = 200,
-    draft: str = "",
 ) -> web.Response:
-    return await _form_page(
+    return render(
         request,
         "desk_media.html",
         status=status,
         title="Kliping media",
         values=values or {},
         errors=errors or {},
-        draft=draft,
     )
 
 
 @require_user(DESK_ROLES)
 async def media_form(request: web.Request) -> web.StreamResponse:
-    person = await current_user(request)
-    assert person is not None
-    draft = await _draft(request, person, "clipping")
-    return await _media_page(
-        request,
-        values=draft.values,
-        errors=draft.errors,
-        draft=request.query.get("draft", "")[:64] if draft.values else "",
-    )
+    return _media_page(request)
 
 
 @require_user(DESK_ROLES)
@@ -731,16 +665,13 @@ async def media_submit(request: web.Request) -> web.StreamResponse:
     values = {k: form.fields.get(k, "") for k in MEDIA_FIELDS}
     clip = validate_clipping(form)
     if clip is None:
-        back = await _sent_back(request, person, "clipping", "/desk/media", form, values)
-        if back is not None:
-            return back
-        return await _media_page(request, values=values, errors=form.errors, status=422)
+        return _media_page(request, values=values, errors=form.errors, status=422)
     message = clipping_message(runtime, person, clip)
     try:
         stored = await store_message(request, person, message, "/desk/media")
     except Exception as exc:
         if isinstance(exc, StoreUnavailable) or is_unavailable(exc):
-            return await _media_page(
+            return _media_page(
                 request,
                 values=values,
                 status=503,
@@ -749,7 +680,6 @@ async def media_submit(request: web.Request) -> web.StreamResponse:
                 },
             )
         raise
-    await drop_draft(runtime.store, person.id, form.fields.get("draft", ""))
     return redirect(f"/desk/receipt/{stored.id}")
 
 

@@ -60,15 +60,3 @@ def walk_in(csrf: str, files: list[tuple[str, str, bytes]] = (), **fields: str) 
     for field, filename, data in files:
         form.add_field(field, data, filename=filename, content_type="application/octet-stream")
     return form
-
-
-def sent_back(r: Any) -> bool:
-    """A form with errors answered by post/redirect/get: a 303 to the form again, with
-    what was typed kept as a draft, shown by a GET (a reload posts nothing)."""
-    return (
-        [h.status for h in r.history] == [303]
-        and r.status == 200
-        and r.url.path in ("/desk", "/desk/media")
-        and bool(r.url.query.get("draft"))
-        and r.method == "GET"
-    )
