@@ -14,15 +14,15 @@ PASSWORD = "kata-sandi-rahasia-1"
 MENTENG = "kelurahan:31.71.06.1001"
 
 
-async def sms_in_queue(k: Any, n: int, text: str, owner: str = MENTENG, at: str = "08:00") -> str:
-    """A signed generic SMS, normalized, then handed to `owner`'s queue; returns its id."""
+async def send_sms(k: Any, message_id: str, sender: str, text: str, received_at: str) -> None:
+    """A generic SMS webhook signed as the gateway signs it; 200 expected."""
     body = json.dumps(
         {
-            "id": f"m{n}",
-            "from": "081234567890",
+            "id": message_id,
+            "from": sender,
             "to": "1708",
             "text": text,
-            "received_at": f"2026-11-27T{at}:00+07:00",
+            "received_at": received_at,
         }
     ).encode()
     r = await k.client.post(
@@ -34,6 +34,11 @@ async def sms_in_queue(k: Any, n: int, text: str, owner: str = MENTENG, at: str 
         },
     )
     assert r.status == 200, await r.text()
+
+
+async def sms_in_queue(k: Any, n: int, text: str, owner: str = MENTENG, at: str = "08:00") -> str:
+    """A signed generic SMS, normalized, then handed to `owner`'s queue; returns its id."""
+    await send_sms(k, f"m{n}", "081234567890", text, f"2026-11-27T{at}:00+07:00")
     await k.drain()
     # The SMS answer carries no ticket: find the report by its (unique) text.
     [report], _ = await k.store.list_reports("province", q=text.lower()[:40], limit=2)

@@ -4,13 +4,11 @@ and reject cards at once; the stats and the queue fit a 390 px phone."""
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-from connectors.base import kanal_signature
-from tests.conftest import SECRETS, need_binary
-from tests.gateway.web.admin.helpers import PASSWORD, sms_in_queue
+from tests.conftest import need_binary
+from tests.gateway.web.admin.helpers import PASSWORD, send_sms, sms_in_queue
 from tests.gateway.web.admin.test_admin_browser import ARGS, SHOTS, SIZES, sign_in
 
 KOTA = "kota:31.71"
@@ -48,24 +46,7 @@ async def queue_of(k: Any, n: int, owner: str) -> dict[str, tuple[str, str]]:
         place, code = PLACES[(i // len(PROBLEMS)) % len(PLACES)]
         text = f"Laporan {i:02d}: {words} di {place}."
         expected_by_text[text] = (code, category)
-        body = json.dumps(
-            {
-                "id": f"q{i}",
-                "from": f"08123400{i:04d}",
-                "to": "1708",
-                "text": text,
-                "received_at": f"2026-11-27T08:{i:02d}:00+07:00",
-            }
-        ).encode()
-        r = await k.client.post(
-            "/webhooks/sms/generic",
-            data=body,
-            headers={
-                "X-Kanal-Signature": kanal_signature(SECRETS["sms_generic"], body),
-                "Content-Type": "application/json",
-            },
-        )
-        assert r.status == 200, await r.text()
+        await send_sms(k, f"q{i}", f"08123400{i:04d}", text, f"2026-11-27T08:{i:02d}:00+07:00")
     await k.drain()
     items, _ = await k.store.list_reports("province", status=["pending_enrichment"], limit=n)
     assert len(items) == n
