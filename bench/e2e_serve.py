@@ -92,9 +92,7 @@ class HeldPipeline:
 def main() -> int:
     make_pipeline = server.make_pipeline
     server.make_pipeline = lambda runtime: HeldPipeline(make_pipeline(runtime))  # type: ignore[assignment,return-value]
-    server.SERVICES = tuple(  # type: ignore[misc]
-        Service(s.name, held(s.name, s.run), s.in_poll) for s in SERVICES
-    )
+    server.SERVICES = tuple(Service(s.name, held(s.name, s.run), s.in_poll) for s in SERVICES)
     profile_path = os.environ.get("BENCH_E2E_CPROFILE")
     if not profile_path:
         return cli.main(sys.argv[1:])
