@@ -27,7 +27,8 @@ async def test_a_steady_run_delivers_every_report_to_the_crm_and_acknowledges_ea
     assert result.acknowledged == 40 and not result.errors
     assert result.drained and result.missing_at_crm == 0
     assert result.delivered == 40
-    assert len({ticket for ticket, _, _ in arrivals}) == 40  # each report once
+    assert len(arrivals) == len({ticket for ticket, _, _ in arrivals}) == 40  # each once
+    assert result.duplicates == 0
     assert result.acks_recorded == 40 and result.acks_sent == 40
     assert 0 < result.p50 <= result.p99 < 10
     assert result.cpu_s > 0 and result.sustained
