@@ -4,6 +4,8 @@ stage split must see each stage run only once released."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench import bench_e2e
@@ -60,3 +62,30 @@ async def test_a_hold_that_does_not_hold_fails_the_split(monkeypatch: pytest.Mon
             await bench_e2e.stage_split(sc, n=20, rate=50, connections=4)
     finally:
         await sc.close()
+
+
+def test_the_profile_counts_own_time_by_innermost_function_and_kanal_time_inside(
+    tmp_path: Path,
+) -> None:
+    profiler = bench_e2e.Profiler(tmp_path, py_spy=None)
+    profiler.raw.write_text(
+        "main (gateway/cli/serve.py:26);step (gateway/crm/dispatcher.py:217);"
+        "post (aiohttp/client.py:90) 30\n"
+        "main (gateway/cli/serve.py:26);step (gateway/crm/dispatcher.py:230) 10\n"
+        "main (gateway/cli/serve.py:26);handle (gateway/intake/webhooks.py:40);"
+        "post (aiohttp/client.py:91) 60\n"
+    )
+
+    lines = profiler.report(top=5)
+
+    assert "[100 samples" in lines[0]
+    own = lines[1 : lines.index(next(x for x in lines if "callees included" in x))]
+    inside = lines[len(own) + 2 :]
+    assert [x.split() for x in own] == [
+        ["90.0%", "post", "(aiohttp/client.py)"],  # two lines of one function, together
+        ["10.0%", "step", "(gateway/crm/dispatcher.py)"],
+    ]
+    assert [x.split() for x in inside] == [  # the entry point (in every sample) left out
+        ["60.0%", "handle", "(gateway/intake/webhooks.py)"],
+        ["40.0%", "step", "(gateway/crm/dispatcher.py)"],
+    ]
