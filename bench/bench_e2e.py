@@ -25,9 +25,10 @@ acknowledgement ("sent" through "webhook_response") and calls no provider, so th
 stage here is that recording; no fake provider is needed for it.
 
 The CRM (bench/e2e_crm.py) runs in a process of its own so that its CPU is not counted
-with kanal's. --profile samples the first steady run's kanal with py-spy (installed under
-bench/out/tools when missing; cProfile through bench/e2e_serve.py if it cannot attach),
-prints the top 25 functions by own time and keeps the full profile under bench/out/.
+with kanal's. --profile samples kanal with py-spy (installed under bench/out/tools when
+missing; cProfile through bench/e2e_serve.py without it) during the first steady run of
+each store and during each phase of the stage split, prints the functions by own time and
+kanal's functions by time inside them, and keeps the raw profiles under bench/out/.
 """
 
 from __future__ import annotations
@@ -554,7 +555,7 @@ async def steady_run(
     cpu0, server0 = sc.cpu(), await sc.store.server_cpu()
     sampler = asyncio.create_task(sample())
     if profile is not None:
-        profile.start(sc.replicas[0].pid, seconds)
+        profile.start(sc.replicas[0].pid, f"{sc.backend}-steady-{rate:.0f}")
     window_start = time.time()
     sent = await send_open_loop(sc.urls, webhooks, rate, connections)
     window_end = window_start + seconds
@@ -661,15 +662,21 @@ async def idle_rate(sc: Scenario, seconds: float = 2.0) -> float:
     return (sc.cpu() - cpu0) / seconds
 
 
-async def stage_split(sc: Scenario, n: int, rate: float, connections: int) -> SplitResult:
+async def stage_split(
+    sc: Scenario, n: int, rate: float, connections: int, profile: Profiler | None = None
+) -> SplitResult:
     """Intake with every later stage held, then pipeline, dispatch and notify released one
     after the other, the process's CPU read around each phase."""
     sc.start(held=STAGES)
     idle = await idle_rate(sc)
     stages = []
     cpu0, t0, server0 = sc.cpu(), time.monotonic(), await sc.store.server_cpu()
+    if profile is not None:
+        profile.start(sc.replicas[0].pid, f"{sc.backend}-intake")
     await intake(sc, n, rate, connections)
     intake_s = time.monotonic() - t0
+    if profile is not None:
+        profile.finish()
     server_s = server_cpu_since(server0, await sc.store.server_cpu())
     stages.append(
         StageResult(
@@ -705,9 +712,13 @@ async def stage_split(sc: Scenario, n: int, rate: float, connections: int) -> Sp
         if (seen := await progress()) != expected:
             raise RuntimeError(f"held stages ran: (reports, posted, acks) {seen} != {expected}")
         cpu0, server0 = sc.cpu(), await sc.store.server_cpu()
+        if profile is not None:
+            profile.start(sc.replicas[0].pid, f"{sc.backend}-{name.split()[0]}")
         for replica in sc.replicas:
             replica.release_next()
         seconds = await wait_until(name, done, timeout=max(60.0, n / 20), interval=0.05)
+        if profile is not None:
+            profile.finish()
         server_s = server_cpu_since(server0, await sc.store.server_cpu())
         stages.append(StageResult(name, seconds, sc.cpu() - cpu0, n, server_s))
         expected = tuple(n if i <= index else 0 for i in range(3))  # type: ignore[assignment]
@@ -751,17 +762,22 @@ async def non_geo_rate(sc: Scenario, n: int, rate: float, connections: int) -> S
 
 
 class Profiler:
-    """py-spy sampling the first steady run's kanal process (own time per function)."""
+    """py-spy sampling one kanal process while a phase runs, one raw profile per name under
+    bench/out (e2e-profile-<name>.txt)."""
 
     def __init__(self, out: Path, py_spy: str | None):
         self.out = out
         self.py_spy = py_spy
         self.proc: subprocess.Popen[bytes] | None = None
         self.raw = out / "e2e-profile.txt"
+        self.recorded: list[str] = []
 
-    def start(self, pid: int, seconds: float) -> None:
+    def start(self, pid: int, name: str) -> None:
         if self.py_spy is None:
             return
+        self.raw = self.out / f"e2e-profile-{name}.txt"
+        self.raw.unlink(missing_ok=True)
+        self.recorded.append(name)
         self.proc = subprocess.Popen(
             [
                 self.py_spy,
@@ -775,8 +791,6 @@ class Profiler:
                 "--gil",
                 "--rate",
                 "200",
-                "--duration",
-                str(math.ceil(seconds)),
                 "--format",
                 "raw",
                 "--output",
@@ -787,11 +801,18 @@ class Profiler:
         )
 
     def finish(self) -> None:
-        if self.proc is not None:
-            _, err = self.proc.communicate(timeout=120)
-            if self.proc.returncode != 0:
-                print(f"py-spy failed: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
-                self.proc = None
+        """Stops sampling (py-spy writes its file on SIGINT)."""
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        _, err = self.proc.communicate(timeout=120)
+        if self.proc.returncode != 0:
+            print(f"py-spy failed: {err.decode(errors='replace')[-500:]}", file=sys.stderr)
+        self.proc = None
+
+    def report_of(self, name: str, top: int = 25) -> list[str]:
+        self.raw = self.out / f"e2e-profile-{name}.txt"
+        return self.report(top)
 
     def report(self, top: int = 25) -> list[str]:
         """The functions by own time (innermost in a sample), then kanal's own functions by
@@ -954,7 +975,7 @@ async def main_async(args: argparse.Namespace) -> int:
     splits: list[SplitResult] = []
     capacities: dict[tuple[str, int], float] = {}
     non_geo: dict[str, StageResult] = {}
-    cprofile_path: Path | None = None
+    cprofiles: list[Path] = []
 
     async def run(backend: str, replicas: int, job: Any) -> Any:
         sc = Scenario(args, backend, replicas)
@@ -968,10 +989,13 @@ async def main_async(args: argparse.Namespace) -> int:
     for backend in backends:
         for replicas in replica_counts if backend == "postgresql" else [1]:
             for rate in rates:
-                profile = profiler if profiler is not None and not steady else None
+                # The first rate of each store, one process: profiled when asked.
+                first = replicas == 1 and rate == rates[0]
+                profile = profiler if profiler is not None and first else None
                 cprofile = None
                 if profile is not None and profile.py_spy is None:
-                    cprofile_path = cprofile = OUT / "e2e-profile.cprof"
+                    cprofile = OUT / f"e2e-profile-{backend}.cprof"
+                    cprofiles.append(cprofile)
                     profile = None
                 job = functools.partial(
                     steady_job, rate=rate, args=args, profile=profile, cprofile=cprofile
@@ -990,7 +1014,13 @@ async def main_async(args: argparse.Namespace) -> int:
             )
             if replicas != 1:
                 continue
-            job = functools.partial(stage_split, n=n, rate=fastest, connections=args.connections)
+            job = functools.partial(
+                stage_split,
+                n=n,
+                rate=fastest,
+                connections=args.connections,
+                profile=profiler if profiler is not None and profiler.py_spy else None,
+            )
             splits.append(await run(backend, 1, job))
             splits[-1].capacity = capacities[(backend, 1)]
             if args.non_geo_reports:
@@ -1058,12 +1088,15 @@ async def main_async(args: argparse.Namespace) -> int:
         + ", ".join(f"{b}: {v:.0f}/s" for b, v in ng_rates.items())
         + ")"
     )
-    if profiler is not None:
-        print("\nprofile of the first steady run (py-spy --gil, own time)")
-        print("\n".join(profiler.report()))
-    if cprofile_path is not None and cprofile_path.exists():
-        print(f"\nprofile of the first steady run (cProfile, by own time; {cprofile_path})")
-        print("\n".join(cprofile_report(cprofile_path)))
+    for name in profiler.recorded if profiler is not None else []:
+        steady_profile = "-steady-" in name
+        what = "steady run" if steady_profile else "stage alone (split)"
+        print(f"\nprofile {name}: {what}, py-spy --gil")
+        print("\n".join(profiler.report_of(name, top=25 if steady_profile else 12)))  # type: ignore[union-attr]
+    for path in cprofiles:
+        if path.exists():
+            print(f"\nprofile of a steady run (cProfile, main thread, by own time; {path})")
+            print("\n".join(cprofile_report(path)))
     # Slow is a figure (MISS); a report the CRM got twice is kanal broken.
     twice = sum(r.duplicates for r in steady)
     if twice:
