@@ -369,35 +369,33 @@ class Store:
             psql(f"CREATE DATABASE {self.pg_name}")
             self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.pg_name
         self._pg: Any = None
+        self._pg_lock = asyncio.Lock()  # one asyncpg connection: the sampler and the checks
 
     async def counts(self) -> Counts:
         if self.backend == "sqlite":
             return await asyncio.to_thread(self._sqlite_counts)
-        if self._pg is None:
-            import asyncpg
+        return Counts(*await self._pg_query(COUNTS_SQL, one=True))
 
-            self._pg = await asyncpg.connect(self.url)
-        row = await self._pg.fetchrow(COUNTS_SQL)
-        return Counts(*row)
+    async def _pg_query(self, sql: str, *, one: bool = False) -> Any:
+        async with self._pg_lock:
+            if self._pg is None:
+                import asyncpg
 
-    async def server_cpu(self) -> dict[int, float]:
-        """PostgreSQL: CPU seconds so far of each server process serving this database (its
-        backends run on this machine too, and their work is part of a report's cost).
-        SQLite does its work inside kanal's process: nothing to add."""
+                self._pg = await asyncpg.connect(self.url)
+            return await (self._pg.fetchrow(sql) if one else self._pg.fetch(sql))
+
+    async def server_use(self) -> ServerUse:
+        """PostgreSQL's own account of this database (pg_stat_database): time its backends
+        spent executing statements, and sessions opened. A backend's figures reach the view
+        when it ends or up to PGSTAT_IDLE_INTERVAL (10 s) after it goes idle. SQLite works
+        inside kanal's process: nothing to add."""
         if self.backend == "sqlite":
-            return {}
-        await self.counts()  # connects
-        rows = await self._pg.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()"
+            return ServerUse(0.0, 0)
+        row = await self._pg_query(
+            "SELECT active_time, sessions FROM pg_stat_database WHERE datname = current_database()",
+            one=True,
         )
-        found = {}
-        for (pid,) in rows:
-            try:
-                found[pid] = cpu_seconds(pid)
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-        return found
+        return ServerUse(float(row[0] or 0.0) / 1000, int(row[1] or 0))
 
     def _sqlite_counts(self) -> Counts:
         connection = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
@@ -425,9 +423,16 @@ def pg_reachable() -> bool:
         return False
 
 
-def server_cpu_since(before: dict[int, float], after: dict[int, float]) -> float:
-    """Backends that ended in between are left out (kanal keeps its pool connections)."""
-    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+@dataclass(frozen=True)
+class ServerUse:
+    active_s: float  # PostgreSQL backends executing statements for this database
+    sessions: int  # connections opened to it
+
+    def __sub__(self, before: ServerUse) -> ServerUse:
+        return ServerUse(self.active_s - before.active_s, self.sessions - before.sessions)
+
+
+PG_STATS_FLUSH_S = 11.0  # PGSTAT_IDLE_INTERVAL (10 s) and a margin
 
 
 class Scenario:
@@ -515,7 +520,7 @@ class SteadyResult:
     acks_recorded: int
     acks_sent: int
     cpu_s: float
-    server_cpu_s: float  # PostgreSQL's backends for this database; 0 on SQLite
+    server: ServerUse  # PostgreSQL's, for this database; nothing on SQLite
     drained: bool
     missing_at_crm: int
     duplicates: int  # service requests beyond one per report
@@ -526,8 +531,8 @@ class SteadyResult:
         return self.cpu_s / self.delivered * 1000 if self.delivered else math.nan
 
     @property
-    def server_cpu_ms_per_report(self) -> float:
-        return self.server_cpu_s / self.delivered * 1000 if self.delivered else math.nan
+    def server_ms_per_report(self) -> float:
+        return self.server.active_s / self.delivered * 1000 if self.delivered else math.nan
 
 
 def backlog_bound(rate: float) -> int:
@@ -552,7 +557,7 @@ async def steady_run(
             samples.append((time.monotonic() - t0, counts.backlog))
             await asyncio.sleep(0.5)
 
-    cpu0, server0 = sc.cpu(), await sc.store.server_cpu()
+    cpu0, server0 = sc.cpu(), await sc.store.server_use()
     sampler = asyncio.create_task(sample())
     if profile is not None:
         profile.start(sc.replicas[0].pid, f"{sc.backend}-steady-{rate:.0f}")
@@ -576,13 +581,16 @@ async def steady_run(
     except RuntimeError:
         drained = False
     cpu_s = sc.cpu() - cpu0
-    server_cpu_s = server_cpu_since(server0, await sc.store.server_cpu())
     sampling = False
     await sampler
     if profile is not None:
         profile.finish()
     final = await sc.store.counts()
     arrivals = await asyncio.to_thread(sc.crm.arrivals)
+    # Stopped, kanal's backends end and PostgreSQL has their figures at once.
+    for replica in sc.replicas:
+        replica.stop()
+    server = await sc.store.server_use() - server0
     due_by_ticket = {s.ticket: s.due for s in sent if s.ticket}
     accepted_at = {ticket: at for ticket, _, at in arrivals}
     # A report still not at the CRM when the drain gave up counts as infinitely late: the
@@ -614,7 +622,7 @@ async def steady_run(
         acks_recorded=final.acks_recorded,
         acks_sent=final.acks_sent,
         cpu_s=cpu_s,
-        server_cpu_s=server_cpu_s,
+        server=server,
         drained=drained,
         missing_at_crm=len(tickets - set(accepted_at)),
         duplicates=len(arrivals) - len(accepted_at),
@@ -628,7 +636,7 @@ class StageResult:
     seconds: float
     cpu_s: float
     reports: int
-    server_cpu_s: float = 0.0  # PostgreSQL's backends
+    server: ServerUse = ServerUse(0.0, 0)  # PostgreSQL's
 
     @property
     def ms_per_report(self) -> float:
@@ -662,6 +670,14 @@ async def idle_rate(sc: Scenario, seconds: float = 2.0) -> float:
     return (sc.cpu() - cpu0) / seconds
 
 
+async def server_use_since(sc: Scenario, before: ServerUse) -> ServerUse:
+    """On PostgreSQL, after the backends' idle flush (kanal keeps running between phases)."""
+    if sc.backend == "sqlite":
+        return ServerUse(0.0, 0)
+    await asyncio.sleep(PG_STATS_FLUSH_S)
+    return await sc.store.server_use() - before
+
+
 async def stage_split(
     sc: Scenario, n: int, rate: float, connections: int, profile: Profiler | None = None
 ) -> SplitResult:
@@ -670,18 +686,17 @@ async def stage_split(
     sc.start(held=STAGES)
     idle = await idle_rate(sc)
     stages = []
-    cpu0, t0, server0 = sc.cpu(), time.monotonic(), await sc.store.server_cpu()
+    cpu0, t0, server0 = sc.cpu(), time.monotonic(), await sc.store.server_use()
     if profile is not None:
         profile.start(sc.replicas[0].pid, f"{sc.backend}-intake")
     await intake(sc, n, rate, connections)
     intake_s = time.monotonic() - t0
     if profile is not None:
         profile.finish()
-    server_s = server_cpu_since(server0, await sc.store.server_cpu())
+    cpu_s = sc.cpu() - cpu0
+    server = await server_use_since(sc, server0)
     stages.append(
-        StageResult(
-            "intake (webhook → stored, acknowledged)", intake_s, sc.cpu() - cpu0, n, server_s
-        )
+        StageResult("intake (webhook → stored, acknowledged)", intake_s, cpu_s, n, server)
     )
 
     async def progress() -> tuple[int, int, int]:
@@ -711,7 +726,7 @@ async def stage_split(
     ):
         if (seen := await progress()) != expected:
             raise RuntimeError(f"held stages ran: (reports, posted, acks) {seen} != {expected}")
-        cpu0, server0 = sc.cpu(), await sc.store.server_cpu()
+        cpu0, server0 = sc.cpu(), await sc.store.server_use()
         if profile is not None:
             profile.start(sc.replicas[0].pid, f"{sc.backend}-{name.split()[0]}")
         for replica in sc.replicas:
@@ -719,8 +734,8 @@ async def stage_split(
         seconds = await wait_until(name, done, timeout=max(60.0, n / 20), interval=0.05)
         if profile is not None:
             profile.finish()
-        server_s = server_cpu_since(server0, await sc.store.server_cpu())
-        stages.append(StageResult(name, seconds, sc.cpu() - cpu0, n, server_s))
+        cpu_s = sc.cpu() - cpu0
+        stages.append(StageResult(name, seconds, cpu_s, n, await server_use_since(sc, server0)))
         expected = tuple(n if i <= index else 0 for i in range(3))  # type: ignore[assignment]
     return SplitResult(f"{sc.backend}, {sc.n_replicas} replica", idle, stages)
 
@@ -889,7 +904,8 @@ LEGEND = """\
   acks       acknowledgements recorded for the citizens (JAKI: the ticket in the response)
   CPU        utime+stime of the kanal process(es), all threads (/proc), from the first
              webhook to the last report delivered, per report delivered
-  PG         the same for the PostgreSQL backends serving the database (not in CPU)"""
+  PG         PostgreSQL's time executing statements for the database (pg_stat_database
+             active_time, wall time: not in CPU), per report; sessions: connections opened"""
 
 
 def seconds(value: float) -> str:
@@ -902,17 +918,19 @@ def print_steady(results: Sequence[SteadyResult], legend: bool = True) -> None:
     print(
         f"\n{'store, replicas':<22}{'asked/s':>8}{'acked/s':>8}{'to CRM/s':>9}"
         f"{'backlog':>9}{'steady':>7}{'ack p99':>8}{'p50 s':>7}{'p95 s':>7}{'p99 s':>7}"
-        f"{'acks':>7}{'CPU ms/rep':>11}{'PG ms/rep':>10}{'non-2xx':>8}"
+        f"{'acks':>7}{'CPU ms/rep':>11}{'PG ms/rep':>10}{'sessions':>9}{'non-2xx':>8}"
     )
     for r in results:
         errors = sum(r.errors.values())
-        pg = f"{r.server_cpu_ms_per_report:.2f}" if r.label.startswith("postgresql") else "-"
+        on_pg = r.label.startswith("postgresql")
+        pg = f"{r.server_ms_per_report:.2f}" if on_pg else "-"
+        sessions = str(r.server.sessions) if on_pg else "-"
         print(
             f"{r.label:<22}{r.rate:>8.0f}{r.acked_rate:>8.0f}{r.delivered_in_window_rate:>9.0f}"
             f"{r.backlog_end:>9}{'yes' if r.sustained else 'NO':>7}{seconds(r.ack_p99):>8}"
             f"{seconds(r.p50):>7}"
             f"{seconds(r.p95):>7}{seconds(r.p99):>7}{r.acks_recorded:>7}"
-            f"{r.cpu_ms_per_report:>11.2f}{pg:>10}{errors:>8}"
+            f"{r.cpu_ms_per_report:>11.2f}{pg:>10}{sessions:>9}{errors:>8}"
         )
         if not r.drained or r.missing_at_crm:
             print(f"  ! not drained: {r.missing_at_crm} acknowledged reports not at the CRM")
@@ -928,16 +946,16 @@ def print_split(split: SplitResult, steady: SteadyResult | None) -> None:
     pg = split.label.startswith("postgresql")
     print(
         f"{'stage':<44}{'ms CPU/report':>14}{'reports/s':>11}{'seconds':>9}"
-        + (f"{'PG ms/report':>14}" if pg else "")
+        + (f"{'PG ms/report':>14}{'sessions':>9}" if pg else "")
     )
     for s in split.stages:
         print(
             f"{s.name:<44}{s.ms_per_report:>14.2f}{s.rate:>11.0f}{s.seconds:>9.1f}"
-            + (f"{s.server_cpu_s / s.reports * 1000:>14.2f}" if pg else "")
+            + (f"{s.server.active_s / s.reports * 1000:>14.2f}{s.server.sessions:>9}" if pg else "")
         )
     reports = split.stages[0].reports
     total = sum(s.cpu_s for s in split.stages) / reports * 1000
-    server_total = sum(s.server_cpu_s for s in split.stages) / reports * 1000
+    server_total = sum(s.server.active_s for s in split.stages) / reports * 1000
     print(
         f"{'all stages (sum)':<44}{total:>14.2f}"
         + (f"{'':>11}{'':>9}{server_total:>14.2f}" if pg else "")

@@ -36,6 +36,24 @@ async def test_a_steady_run_delivers_every_report_to_the_crm_and_acknowledges_ea
     assert result.cpu_s > 0 and result.sustained
 
 
+@pytest.mark.pg
+async def test_two_replicas_on_postgresql_share_the_webhooks_and_deliver_each_report_once(
+    pg_server: str,
+) -> None:
+    args = bench_e2e.parse_args(["--backend", "postgresql", "--connections", "4"])
+    sc = bench_e2e.Scenario(args, "postgresql", 2)
+    try:
+        sc.start()
+        result = await bench_e2e.steady_run(sc, rate=20, seconds=2, connections=4, profile=None)
+    finally:
+        await sc.close()
+
+    assert result.acknowledged == 40 and result.delivered == 40 and result.duplicates == 0
+    assert result.acks_recorded == 40
+    assert result.cpu_s > 0
+    assert result.server.active_s > 0  # PostgreSQL's own account of the statements run
+
+
 async def test_the_stage_split_runs_each_stage_only_once_released() -> None:
     args = bench_e2e.parse_args(["--backend", "sqlite", "--connections", "4"])
     sc = bench_e2e.Scenario(args, "sqlite", 1)
