@@ -1,9 +1,11 @@
 """The report side of one process, in process, without HTTP: a backlog of stored raw
-messages normalized by the pipeline (non-geo SMS, then geo-tagged JAKI reports), and the
-CRM dispatcher delivering ready reports to a fake Open311 CRM answering after 20 ms.
+messages normalized by the pipeline (non-geo SMS, then geo-tagged JAKI reports; then SMS
+with the notifier recording each one's acknowledgement alongside), and the CRM dispatcher
+delivering ready reports to a fake Open311 CRM answering after 20 ms (in this process:
+its CPU is counted with the dispatcher's).
 
     .venv/bin/python bench/bench_pipeline.py [--reports 3000] [--store sqlite|postgresql]
-        [--profile pipeline|dispatch]
+        [--profile pipeline|notify|dispatch]
 
 Prints reports per second and CPU milliseconds per report (this process, all threads) for
 each stage; `--profile` prints the top of a cProfile of that stage instead of timing it.
@@ -68,6 +70,16 @@ def raw_rows(count: int, *, geo: bool, prefix: str) -> list[NewRaw]:
     return rows
 
 
+async def recorded(store: Any) -> int:
+    """Outbound rows (acknowledgements planned or skipped) recorded so far."""
+    from sqlalchemy import func, select
+
+    from gateway.store.schema import outbound
+
+    async with store.read() as conn:
+        return int((await conn.execute(select(func.count()).select_from(outbound))).scalar_one())
+
+
 def cpu_s() -> float:
     return time.process_time()
 
@@ -92,6 +104,7 @@ async def run(db_url: str, workdir: Path, reports: int, profile: str | None) -> 
     from gateway.base.config import load_config
     from gateway.base.runtime import build_runtime
     from gateway.crm.dispatcher import Dispatcher
+    from gateway.notify.worker import Notifier
     from gateway.process.server import make_pipeline
 
     async with FakeOpen311(latency_s=CRM_LATENCY_S, service_notice=None) as crm:
@@ -120,6 +133,30 @@ async def run(db_url: str, workdir: Path, reports: int, profile: str | None) -> 
                     reports,
                     profile == "pipeline",
                 )
+            # The pipeline and the notifier together, as in `kanal serve`: a backlog of
+            # SMS reports normalized and each one's acknowledgement recorded.
+            notifier = Notifier(runtime)
+            await notifier.drain()  # the reports above, untimed
+            rows = raw_rows(reports, geo=False, prefix="n")
+            for start in range(0, len(rows), 500):
+                await store.insert_raw_batch(rows[start : start + 500])
+
+            async def normalize_and_notify() -> None:
+                task = asyncio.create_task(notifier.run())
+                try:
+                    await pipeline.drain()
+                    while await recorded(store) < 3 * reports:
+                        await asyncio.sleep(0.01)
+                finally:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+
+            await stage(
+                "pipeline + notifier, non-geo (SMS)",
+                normalize_and_notify,
+                reports,
+                profile == "notify",
+            )
             dispatcher = Dispatcher(runtime)
 
             async def deliver() -> None:
@@ -146,7 +183,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reports", type=int, default=3000)
     parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
-    parser.add_argument("--profile", choices=("pipeline", "dispatch"))
+    parser.add_argument("--profile", choices=("pipeline", "notify", "dispatch"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kanal-bench-") as tmp:
         workdir = Path(tmp)

@@ -469,6 +469,8 @@ class InboxStore(ReportStore):
                     current = await self.load_report(conn, report_id, for_update=True)
                     if current is not None:
                         await self.save_report(conn, change(current), None)
+        if created:
+            self.remember_reports(report for _, report, _ in created)
         if fired:
             self.hook_work_done()
         if created or follow_ups:
