@@ -1,8 +1,8 @@
 """The report side of one process, in process, without HTTP: a backlog of stored raw
 messages normalized by the pipeline (non-geo SMS, then geo-tagged JAKI reports; then SMS
 with the notifier recording each one's acknowledgement alongside), and the CRM dispatcher
-delivering ready reports to a fake Open311 CRM answering after 20 ms (in this process:
-its CPU is counted with the dispatcher's).
+delivering ready reports to a fake Open311 CRM answering after 20 ms (bench/e2e_crm.py, a
+process of its own).
 
     .venv/bin/python bench/bench_pipeline.py [--reports 3000] [--store sqlite|postgresql]
         [--profile pipeline|notify|dispatch]
@@ -27,14 +27,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.e2e_crm import API_KEY  # noqa: E402
 from connectors.base import Coordinates, RawMessage, Sender  # noqa: E402
 from gateway.store.ids import new_id  # noqa: E402
 from gateway.store.inbox import NewRaw  # noqa: E402
 from tests.conftest import PG_ADMIN_URL, write_config  # noqa: E402
-from tests.fakes.open311 import FakeOpen311  # noqa: E402
 from tests.gateway.crm.helpers import crm_section  # noqa: E402
 
 CRM_LATENCY_S = 0.02
@@ -68,6 +70,13 @@ def raw_rows(count: int, *, geo: bool, prefix: str) -> list[NewRaw]:
             )
         )
     return rows
+
+
+async def crm_count(endpoint: str) -> dict[str, int]:
+    base = endpoint.split("/", 3)
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{base[0]}//{base[2]}/bench/count") as r:
+            return dict(await r.json())
 
 
 async def recorded(store: Any) -> int:
@@ -107,9 +116,17 @@ async def run(db_url: str, workdir: Path, reports: int, profile: str | None) -> 
     from gateway.notify.worker import Notifier
     from gateway.process.server import make_pipeline
 
-    async with FakeOpen311(latency_s=CRM_LATENCY_S, service_notice=None) as crm:
+    crm = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "e2e_crm.py"), "--latency-ms", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert crm.stdout is not None
+        endpoint = crm.stdout.readline().strip()
         section = crm_section(
-            crm.endpoint,
+            endpoint,
+            api_key=API_KEY,
             concurrency=CRM_CONCURRENCY,
             timeout_s=5.0,
             claim_ttl_s=30.0,
@@ -162,7 +179,7 @@ async def run(db_url: str, workdir: Path, reports: int, profile: str | None) -> 
             async def deliver() -> None:
                 task = asyncio.create_task(dispatcher.run())
                 try:
-                    while len(crm.created) < reports:
+                    while (await crm_count(endpoint))["created"] < reports:
                         await asyncio.sleep(0.01)
                 finally:
                     task.cancel()
@@ -174,9 +191,12 @@ async def run(db_url: str, workdir: Path, reports: int, profile: str | None) -> 
                 reports,
                 profile == "dispatch",
             )
-            assert not crm.duplicates()
+            assert (await crm_count(endpoint))["posts"] == reports  # none twice
         finally:
             await store.close()
+    finally:
+        crm.terminate()
+        crm.wait(10)
 
 
 def main() -> None:
