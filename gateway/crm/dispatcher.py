@@ -115,6 +115,22 @@ class Claim:
     action: Literal["post", "resolve"]
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """An outcome waiting to be recorded, and the delivery waiting for it."""
+
+    claim: Claim
+    change: Callable[[Report], Report]
+    request_id: str | None
+    visible: bool
+    future: asyncio.Future[str]
+
+
+def _fail(item: _Outcome, exc: BaseException) -> None:
+    if not item.future.done():
+        item.future.set_exception(exc)
+
+
 def _claimable(now: datetime) -> Any:
     return and_(
         reports.c.status.in_(CLAIMABLE),
@@ -153,6 +169,8 @@ class Dispatcher:
         self.state = runtime.components.setdefault("crm:dispatcher", ComponentState())
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._outcomes: list[_Outcome] = []
+        self._recorder: asyncio.Task[None] | None = None
         self._probe_in_flight = False
         self._gauges_at = 0.0
         self.store.on_new_work.append(self._wake.set)
@@ -174,6 +192,8 @@ class Dispatcher:
     async def close(self) -> None:
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._recorder is not None:
+            await asyncio.gather(self._recorder, return_exceptions=True)
         if self._destination is not None:
             await self._destination.close()
 
@@ -281,36 +301,37 @@ class Dispatcher:
 
         def take(conn: Connection) -> tuple[list[Claim], bool]:
             # One synchronous transaction: on SQLite one trip to the writer thread, so the
-            # write lock that webhooks wait for is not held across a trip per statement.
-            claims: list[Claim] = []
-            fired = False
+            # write lock that webhooks wait for is not held across a trip per statement;
+            # one UPDATE executed for the whole batch (report and claim columns together).
+            items: list[tuple[Report, bool, dict[str, Any]]] = []
+            firsts: list[datetime] = []
+            actions: list[Literal["post", "resolve"]] = []
             for row in conn.execute(pick).all():
                 report = Report.model_validate_json(row.doc)
-                first = row.crm_first_attempt_at or now
                 resolve = bool(report.crm.token and not report.crm.request_id)
-                changed = report.model_copy(deep=True)
-                changed.history = []
-                if report.status == "ready":
-                    changed.history.append(HistoryEntry(at=now, status="posting", by=BY))
-                changed.status = "posting"
+                # Taking a ready report is a change the API shows (status, history); taking
+                # one back for a retry is bookkeeping: no new version.
+                visible = report.status == "ready"
+                if visible:
+                    report.history.append(HistoryEntry(at=now, status="posting", by=BY))
+                report.status = "posting"
                 if not resolve:
-                    changed.delivery.attempts += 1
-                changed.delivery.next_attempt_at = None
-                saved_ok, hooked = self.store.save_report_sync(conn, changed, report.version)
-                fired = fired or hooked
-                if not saved_ok:
-                    continue
-                conn.execute(
-                    update(reports)
-                    .where(reports.c.id == report.id)
-                    .values(
-                        crm_claimed_by=self.worker_id,
-                        crm_claimed_until=now + self.claim_ttl,
-                        crm_first_attempt_at=first,
-                    )
-                )
-                saved = changed.model_copy(update={"version": report.version + 1, "history": []})
-                claims.append(Claim(saved, first, "resolve" if resolve else "post"))
+                    report.delivery.attempts += 1
+                report.delivery.next_attempt_at = None
+                first = row.crm_first_attempt_at or now
+                claim_columns = {
+                    "crm_claimed_by": self.worker_id,
+                    "crm_claimed_until": now + self.claim_ttl,
+                    "crm_first_attempt_at": first,
+                }
+                items.append((report, visible, claim_columns))
+                firsts.append(first)
+                actions.append("resolve" if resolve else "post")
+            saved, fired = self.store.save_reports_sync(conn, items)
+            claims = [
+                Claim(report, first, action)
+                for report, first, action in zip(saved, firsts, actions, strict=True)
+            ]
             return claims, fired
 
         claims, fired = await self.store.run_write(take)
@@ -390,7 +411,9 @@ class Dispatcher:
             return
         self.metrics.attempts.labels("retry").inc()
         delay = self.policy.next_delay(attempts, outcome.retry_after_s, self.rng)
-        await self._settle(claim, _retry_later(outcome.error, now + timedelta(seconds=delay)))
+        await self._settle(
+            claim, _retry_later(outcome.error, now + timedelta(seconds=delay)), visible=False
+        )
 
     async def _resolve(self, claim: Claim) -> None:
         token = claim.report.crm.token or ""
@@ -404,14 +427,18 @@ class Dispatcher:
             if exc.retry_after_s:
                 delay = max(delay, min(exc.retry_after_s, TOKEN_POLL_MAX_S))
             await self._settle(
-                claim, _retry_later(exc.message, self.store.clock() + timedelta(seconds=delay))
+                claim,
+                _retry_later(exc.message, self.store.clock() + timedelta(seconds=delay)),
+                visible=False,
             )
             return
         self.breaker.record_success()
         now = self.store.clock()
         if request_id is None:
             await self._settle(
-                claim, _retry_later(None, now + timedelta(seconds=self._token_delay(claim.report)))
+                claim,
+                _retry_later(None, now + timedelta(seconds=self._token_delay(claim.report))),
+                visible=False,
             )
             return
         self.metrics.attempts.labels("token_resolved").inc()
@@ -426,36 +453,81 @@ class Dispatcher:
         return min(max(age / 2, TOKEN_POLL_MIN_S), TOKEN_POLL_MAX_S)
 
     async def _settle(
-        self, claim: Claim, change: Callable[[Report], Report], *, request_id: str | None = None
+        self,
+        claim: Claim,
+        change: Callable[[Report], Report],
+        *,
+        request_id: str | None = None,
+        visible: bool = True,
     ) -> bool:
-        """Apply an outcome to the current report and release the claim, if still ours."""
-        stmt = select(reports.c.doc, reports.c.crm_claimed_by).where(
-            reports.c.id == claim.report.id
-        )
-        if self.store.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-
-        def record(conn: Connection) -> tuple[str, bool]:
-            row = conn.execute(stmt).first()
-            if row is None or row.crm_claimed_by != self.worker_id:
-                return "lapsed", False
-            current = Report.model_validate_json(row.doc)
-            changed = change(current.model_copy(deep=True, update={"history": []}))
-            saved, hooked = self.store.save_report_sync(conn, changed, current.version)
-            if not saved:
-                return "changed meanwhile", hooked
-            values: dict[str, Any] = {"crm_claimed_by": None, "crm_claimed_until": None}
-            if request_id is not None:
-                values["crm_request_id"] = request_id
-            conn.execute(update(reports).where(reports.c.id == current.id).values(**values))
-            return "recorded", hooked
-
-        outcome, fired = await self.store.run_write(record)
-        if fired:
-            self.store.hook_work_done()
+        """Apply an outcome to the current report and release the claim, if still ours.
+        Outcomes that arrive together are recorded in one transaction (one commit for many
+        reports); `visible` False for bookkeeping that takes no new version (a retry)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._outcomes.append(_Outcome(claim, change, request_id, visible, future))
+        if self._recorder is None or self._recorder.done():
+            self._recorder = asyncio.create_task(self._record_outcomes(), name="crm-outcomes")
+        outcome = await future
         if outcome == "lapsed":
             log.warning("report %s: claim lapsed before the outcome was recorded", claim.report.id)
         return outcome == "recorded"
+
+    async def _record_outcomes(self) -> None:
+        """Group commit of outcomes: whatever waits is recorded in the next transaction.
+        When the store refuses a batch (not the store being down), each outcome is tried
+        alone, so one bad report does not hold the others' outcomes."""
+        while self._outcomes:
+            batch, self._outcomes = self._outcomes, []
+            try:
+                await self._record_batch(batch)
+            except Exception as exc:
+                if len(batch) > 1 and not isinstance(exc, StoreUnavailable):
+                    for item in batch:
+                        try:
+                            await self._record_batch([item])
+                        except Exception as one:
+                            _fail(item, one)
+                    continue
+                for item in batch:
+                    _fail(item, exc)
+
+    async def _record_batch(self, batch: list[_Outcome]) -> None:
+        stmt = select(
+            reports.c.id, reports.c.doc, reports.c.crm_claimed_by, reports.c.crm_request_id
+        ).where(reports.c.id.in_({item.claim.report.id for item in batch}))
+        if self.store.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+
+        def record(conn: Connection) -> tuple[list[str], bool]:
+            rows = {row.id: row for row in conn.execute(stmt).all()}
+            results: list[str] = []
+            changed: dict[str, tuple[Report, bool, dict[str, Any]]] = {}
+            for item in batch:
+                report_id = item.claim.report.id
+                row = rows.get(report_id)
+                if row is None or row.crm_claimed_by != self.worker_id or report_id in changed:
+                    results.append("lapsed")  # (a second outcome for one claim: the first won)
+                    continue
+                new = item.change(Report.model_validate_json(row.doc))
+                changed[report_id] = (
+                    new,
+                    item.visible,
+                    {
+                        "crm_claimed_by": None,
+                        "crm_claimed_until": None,
+                        "crm_request_id": item.request_id or row.crm_request_id,
+                    },
+                )
+                results.append("recorded")
+            _, fired = self.store.save_reports_sync(conn, list(changed.values()))
+            return results, fired
+
+        results, fired = await self.store.run_write(record)
+        if fired:
+            self.store.hook_work_done()
+        for item, outcome in zip(batch, results, strict=True):
+            if not item.future.done():
+                item.future.set_result(outcome)
 
     # --- visibility -------------------------------------------------------------------------
 

@@ -76,7 +76,8 @@ log = logging.getLogger("kanal.notify")
 INTERRUPTED = "interrupted; not resent to avoid a duplicate"
 RECENT_WINDOW = timedelta(minutes=15)  # the frequent scan: reports made this recently
 COUNTED_STATES = ("queued", "sending", "sent")  # what rate limits count
-BATCH = 20  # reports per recording transaction: SQLite has one writer, webhooks wait
+BATCH = 20  # reports per recording transaction while webhooks arrive (they wait for the
+BATCH_IDLE = 100  # one writer); otherwise more, for fewer commits
 
 
 # --------------------------------------------------------------------------- metrics
@@ -300,13 +301,13 @@ class Notifier:
         last_id = ""
         while True:
             stmt = (
-                select(reports.c.id, reports.c.doc, raw_messages.c.message)
+                select(reports.c.id, reports.c.version, reports.c.doc, raw_messages.c.message)
                 .select_from(
                     reports.outerjoin(raw_messages, raw_messages.c.id == reports.c.raw_message_id)
                 )
                 .where(condition, reports.c.id > last_id)
                 .order_by(reports.c.id)
-                .limit(BATCH)
+                .limit(BATCH if self.store.intake_active() else BATCH_IDLE)
             )
             async with self.store.read() as conn:
                 rows = (await conn.execute(stmt)).all()
@@ -316,7 +317,10 @@ class Notifier:
             planned = []
             now = self.store.clock()
             for row in rows:
-                report = Report.model_validate_json(row.doc)
+                # What the pipeline of this process just wrote is not parsed again.
+                report = self.store.recent_report(
+                    row.id, row.version
+                ) or Report.model_validate_json(row.doc)
                 raw = json.loads(row.message) if row.message else {}
                 planned.append((report, self._plan(report, raw, kind, now)))
                 await asyncio.sleep(0)  # CPU work: let webhooks be acknowledged meanwhile

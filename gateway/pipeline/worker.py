@@ -32,8 +32,8 @@ from normalizers.geo import AreaIndex
 from normalizers.report import DuplicateSuggestion, Report
 
 log = logging.getLogger("kanal.pipeline")
-SETTLE_CHUNK = 16  # reports per settling transaction
-SETTLE_CHUNK_UNDER_INTAKE = 4  # … while webhooks are arriving (they wait for the write lock)
+SETTLE_CHUNK_UNDER_INTAKE = 4  # reports per settling transaction while webhooks arrive
+# (they wait for the write lock); with no intake a claimed batch settles in one transaction
 SLICE_S = 0.002  # longest stretch of normalizing between two turns of the event loop
 MAX_ATTEMPTS = 5  # claims of one raw message before it is marked failed
 
@@ -100,6 +100,8 @@ class Pipeline:
         media_fetch.install(store)  # reports with linked attachments get media jobs
         self._wake = asyncio.Event()
         store.on_new_raw.append(self._wake.set)
+        # Raw messages claimed by the transaction that settled the previous batch.
+        self._claimed_ahead: list[dict[str, Any]] = []
 
     def wake(self) -> None:
         self._wake.set()
@@ -188,7 +190,9 @@ class Pipeline:
         return self.store.clock()
 
     async def process_once(self) -> int:
-        claimed = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
+        claimed, self._claimed_ahead = self._claimed_ahead, []
+        if not claimed:
+            claimed = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
         if not claimed:
             return 0
         # A message whose claims keep lapsing (its normalization kills or stalls the worker)
@@ -288,8 +292,10 @@ class Pipeline:
                     "raw message %s failed normalization: %s", row["id"], type(exc).__name__
                 )
                 failed.append((row["id"], _failure(exc)))
+        # A full batch means a backlog: the transaction that settles it claims the next one.
+        ahead = len(claimed) >= self.batch_size
         try:
-            await self._settle(out)
+            await self._settle(out, claim_ahead=ahead)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
             return len(claimed)
@@ -307,16 +313,20 @@ class Pipeline:
         self._count(out.created, out.failed)
         return len(claimed)
 
-    async def _settle(self, out: Outcome) -> None:
-        """Short transactions: SQLite has one writer, and webhooks wait for it (shorter still
-        while they arrive). Follow-ups go with the last chunk, after the reports they may
-        join were committed."""
+    async def _settle(self, out: Outcome, *, claim_ahead: bool = False) -> None:
+        """One transaction (one fsync) for the batch; short ones while webhooks arrive, since
+        SQLite has one writer and they wait for it. Follow-ups go with the last chunk, after
+        the reports they may join were committed."""
         start = 0
         while True:
-            size = SETTLE_CHUNK_UNDER_INTAKE if self.store.intake_active() else SETTLE_CHUNK
+            size = (
+                SETTLE_CHUNK_UNDER_INTAKE
+                if self.store.intake_active()
+                else max(len(out.created) - start, 1)
+            )
             last = start + size >= len(out.created)
             settle_started = time.perf_counter()
-            await self.store.settle_raw(
+            claimed = await self.store.settle_raw(
                 self.worker_id,
                 created=out.created[start : start + size],
                 held=out.held if last else (),
@@ -324,8 +334,10 @@ class Pipeline:
                 ignored=out.ignored if last else (),
                 follow_ups=out.follow_ups if last else (),
                 group_keys=out.group_keys,
+                claim_next=(self.batch_size, self.claim_ttl_s) if last and claim_ahead else None,
             )
             if last:
+                self._claimed_ahead = claimed
                 return
             start += size
             await self.store.pace_background(time.perf_counter() - settle_started)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -34,6 +34,9 @@ MIGRATION_LOCK = 0x6B616E616C  # "kanal": pg_advisory_xact_lock key for `db upgr
 
 
 _NO_LOCK = contextlib.nullcontext()
+
+
+RECENT_REPORTS = 512  # reports remembered after their commit (Store.recent_report)
 
 
 T = TypeVar("T")
@@ -146,6 +149,10 @@ class StoreEngine:
         # the `on_hook_work` callbacks run on the event loop.
         self.report_hooks: list[Callable[[Connection, Report], bool]] = []
         self.on_hook_work: list[Callable[[], None]] = []
+        # Reports this process just committed, by id (the newest few thousand): the
+        # notifier reads each new report right after the pipeline wrote it, and need not
+        # parse again what is still here at the same version.
+        self._recent_reports: dict[str, Report] = {}
 
     @staticmethod
     def _sqlite_sync_engine(url: str) -> Engine:
@@ -209,6 +216,20 @@ class StoreEngine:
         assert self.inbox_engine is not None
         with self.inbox_engine.begin() as conn:
             return fn(conn)
+
+    def remember_reports(self, written: Iterable[Report]) -> None:
+        """Keep reports just committed (never changed afterwards by their writer)."""
+        recent = self._recent_reports
+        for report in written:
+            recent[report.id] = report
+        while len(recent) > RECENT_REPORTS:
+            del recent[next(iter(recent))]
+
+    def recent_report(self, report_id: str, version: int) -> Report | None:
+        """A report remembered at this version (what the store holds), else None. Shared:
+        read it, never change it."""
+        report = self._recent_reports.get(report_id)
+        return report if report is not None and report.version == version else None
 
     def hook_work_done(self) -> None:
         for callback in self.on_hook_work:

@@ -350,6 +350,15 @@ class InboxStore(ReportStore):
     async def claim_raw(self, worker: str, limit: int, ttl_s: float) -> list[dict[str, Any]]:
         """Take up to `limit` raw messages to normalize; a claim expires if its holder dies."""
         now = self.clock()
+        return await self.run_write(
+            functools.partial(
+                self._claim_raw_sync, worker=worker, limit=limit, ttl_s=ttl_s, now=now
+            )
+        )
+
+    def _claim_raw_sync(
+        self, conn: Connection, *, worker: str, limit: int, ttl_s: float, now: datetime
+    ) -> list[dict[str, Any]]:
         claimable = or_(
             raw_messages.c.state == "new",
             and_(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now),
@@ -368,8 +377,7 @@ class InboxStore(ReportStore):
             )
             .returning(*raw_messages.c)
         )
-        rows = await self.run_write(lambda conn: [dict(r) for r in conn.execute(stmt).mappings()])
-        return sorted(rows, key=lambda r: r["id"])
+        return sorted((dict(r) for r in conn.execute(stmt).mappings()), key=lambda r: r["id"])
 
     async def claim_group(self, group_key: str, worker: str, ttl_s: float) -> list[dict[str, Any]]:
         now = self.clock()
@@ -420,18 +428,21 @@ class InboxStore(ReportStore):
         ignored: Sequence[tuple[str, str]] = (),
         follow_ups: Sequence[tuple[list[str], str, Callable[[Report], Report]]] = (),
         group_keys: Mapping[str, str | None] | None = None,
-    ) -> int:
+        claim_next: tuple[int, float] | None = None,
+    ) -> list[dict[str, Any]]:
         """Record the pipeline's results in one transaction, only for claims still held.
 
         `created`: (raw ids, report, blobs) — a new report made of those raw messages.
         `follow_ups`: (raw ids, report id, change) — messages added to an existing report.
         `group_keys`: report id → the group key of the message that started it.
-        Returns the number of reports created.
+        `claim_next`: (limit, ttl) — also claim the next raw messages in the same
+        transaction (one commit, one fsync, fewer for a backlog); returns them.
         """
         now = self.clock()
         fired = False
-        if created or held or failed or ignored:
-            fired = await self.run_write(
+        claimed: list[dict[str, Any]] = []
+        if created or held or failed or ignored or claim_next:
+            fired, claimed = await self.run_write(
                 functools.partial(
                     self._settle_sync,
                     worker=worker,
@@ -440,6 +451,7 @@ class InboxStore(ReportStore):
                     failed=failed,
                     ignored=ignored,
                     group_keys=group_keys or {},
+                    claim_next=claim_next,
                     now=now,
                 )
             )
@@ -457,11 +469,13 @@ class InboxStore(ReportStore):
                     current = await self.load_report(conn, report_id, for_update=True)
                     if current is not None:
                         await self.save_report(conn, change(current), None)
+        if created:
+            self.remember_reports(report for _, report, _ in created)
         if fired:
             self.hook_work_done()
         if created or follow_ups:
             self.notify_new_work()  # the CRM dispatcher and the notifier have reports to see
-        return len(created)
+        return claimed
 
     def _settle_sync(
         self,
@@ -473,9 +487,11 @@ class InboxStore(ReportStore):
         failed: Sequence[tuple[str, str]],
         ignored: Sequence[tuple[str, str]],
         group_keys: Mapping[str, str | None],
+        claim_next: tuple[int, float] | None,
         now: datetime,
-    ) -> bool:
-        """settle_raw's transaction, bar follow-ups. True when a report hook queued work."""
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """settle_raw's transaction, bar follow-ups: (a report hook queued work, the raw
+        messages claimed next)."""
         mine = _claimed_by(worker)
         fired = False
         if created:
@@ -515,7 +531,10 @@ class InboxStore(ReportStore):
                 .where(raw_messages.c.id == raw_id, mine)
                 .values(claimed_by=None, **values)
             )
-        return fired
+        if claim_next is None:
+            return fired, []
+        limit, ttl_s = claim_next
+        return fired, self._claim_raw_sync(conn, worker=worker, limit=limit, ttl_s=ttl_s, now=now)
 
     async def retry_failed_raw(self) -> int:
         async with self.write() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,7 +109,6 @@ class ReportStore(StoreEngine):
 
     @staticmethod
     def _columns(report: Report) -> dict[str, Any]:
-        doc = report.model_dump(mode="json", exclude={"history"})
         search = " ".join(
             p for p in (report.ticket, report.title, report.text, report.description) if p
         ).lower()
@@ -141,7 +140,9 @@ class ReportStore(StoreEngine):
             "attempts": report.delivery.attempts,
             "next_attempt_at": report.delivery.next_attempt_at,
             "attention": report.attention,
-            "doc": json.dumps(doc, ensure_ascii=False),
+            # The same JSON as model_dump + json.dumps, a quarter of the time (pydantic's
+            # own serializer, compact): this runs at every write of a report.
+            "doc": report.model_dump_json(exclude={"history"}),
         }
 
     async def insert_report(
@@ -228,6 +229,38 @@ class ReportStore(StoreEngine):
         _insert_history(conn, [(report.id, e) for e in new_entries])
         record_decisions_sync(conn, report, new_entries)
         return True, self._run_hooks(conn, [report])
+
+    def save_reports_sync(
+        self, conn: Connection, items: Sequence[tuple[Report, bool, Mapping[str, Any]]]
+    ) -> tuple[list[Report], bool]:
+        """Write several changed reports in a few statements (one UPDATE executed for all,
+        one INSERT of their new history entries): (report, bump, other columns) each, the
+        same other columns for every item. The caller holds the rows (PostgreSQL: read FOR
+        UPDATE in this transaction; SQLite: the one writer), so no version check. `bump`
+        is False for bookkeeping the API does not treat as a change (a retry's attempt
+        count and next attempt). Returns the reports as stored (without history) and
+        whether a report hook queued work (then call hook_work_done())."""
+        if not items:
+            return [], False
+        now = self.clock()
+        saved: list[Report] = []
+        params: list[dict[str, Any]] = []
+        entries: list[tuple[str, HistoryEntry]] = []
+        for report, bump, extra in items:
+            entries += [(report.id, e) for e in report.history]
+            for_update: dict[str, Any] = {"history": []}
+            if bump:
+                for_update["version"] = report.version + 1
+            stored = report.model_copy(update=for_update)
+            saved.append(stored)
+            params.append(
+                {"report_id": stored.id, "updated_at": now, **self._columns(stored), **extra}
+            )
+        conn.execute(_UPDATE_REPORT, params)
+        _insert_history(conn, entries)
+        for (report, _, _), stored in zip(items, saved, strict=True):
+            record_decisions_sync(conn, stored, report.history)
+        return saved, self._run_hooks(conn, saved)
 
     async def get_report(self, report_id: str, *, with_history: bool = True) -> Report | None:
         async with self.read() as conn:

@@ -330,3 +330,46 @@ async def test_crm_metrics_show_attempts(make_kanal, crm):
     assert 'kanal_crm_attempts_total{outcome="accepted"} 2.0' in text
     assert 'kanal_crm_attempts_total{outcome="retry"} 1.0' in text
     assert "kanal_crm_post_seconds_count 3.0" in text
+
+
+async def test_retries_after_crm_failures_take_no_new_version_and_keep_their_count(
+    make_kanal, db_url
+):
+    async with FakeOpen311() as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint))
+        [rid] = await intake(k, 1)
+        ready = await report(k, rid)
+        crm.fail_next(3, status=503)
+        dispatcher = Dispatcher(k.runtime)
+        await wait_for(lambda: _status_is(k, rid, "posted", dispatcher), timeout=10)
+        await dispatcher.close()
+        done = await report(k, rid)
+    assert len(crm.requests) == 4
+    # Taken (ready → posting) and posted are what the API shows change; three failed
+    # attempts and the retries after them are bookkeeping, on the report but no version.
+    assert done.version == ready.version + 2
+    assert done.delivery.attempts == 4 and done.delivery.last_error is None
+    assert [h.status for h in done.history][-2:] == ["posting", "posted"]
+
+
+async def test_outcomes_arriving_together_are_recorded_in_one_transaction(make_kanal, db_url):
+    async with FakeOpen311(latency_s=0.05) as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint, concurrency=8))
+        ids = await intake(k, 8)
+        transactions = 0
+        run_write = k.store.run_write
+
+        async def counted(fn: Any) -> Any:
+            nonlocal transactions
+            transactions += 1
+            return await run_write(fn)
+
+        k.store.run_write = counted
+        dispatcher = Dispatcher(k.runtime)
+        await dispatcher.drain()
+        await dispatcher.close()
+        assert {(await report(k, rid)).status for rid in ids} == {"posted"}
+    assert crm.unique_reports() == set(ids) and not crm.duplicates()
+    # One claim for the eight, and their outcomes (answered within a few milliseconds of
+    # each other) in far fewer transactions than one each.
+    assert transactions <= 4, transactions

@@ -1,0 +1,73 @@
+"""A backlog through the pipeline: every message becomes its report, in few write
+transactions (each settling transaction also claims the next batch), on SQLite and
+PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import RawMessage, Sender
+from gateway.pipeline.worker import make_pipeline
+from gateway.store import NewRaw
+from gateway.store.ids import new_id
+
+
+def sms(n: int) -> NewRaw:
+    message = RawMessage(
+        connector="sms_generic",
+        channel="sms",
+        external_id=f"backlog-{n}",
+        received_at=datetime.now(UTC),
+        sender=Sender(phone=f"08121{n:07d}"),
+        text=f"Lampu PJU mati di Jl. Kebon Sirih no {n}",
+    )
+    return NewRaw(
+        id=new_id(),
+        connector=message.connector,
+        channel=message.channel,
+        intake="webhook",
+        external_id=message.external_id,
+        received_at=message.received_at,
+        payload=b"{}",
+        headers={},
+        message=message.to_json(),
+    )
+
+
+async def test_a_backlog_takes_one_write_transaction_per_batch(make_kanal: Any, db_url: str):
+    k = await make_kanal(db_url)
+    await k.store.insert_raw_batch([sms(n) for n in range(10)])
+    pipeline = make_pipeline(k.runtime)
+    pipeline.batch_size = 4
+    transactions = 0
+    run_write = k.store.run_write
+
+    async def counted(fn: Any) -> Any:
+        nonlocal transactions
+        transactions += 1
+        return await run_write(fn)
+
+    k.store.run_write = counted
+    assert await pipeline.drain() == 10
+    # The first claim; three batches (4, 4, 2), each settled by one transaction that also
+    # claims the next batch after a full one; the claim that finds nothing left.
+    assert transactions == 5
+    assert await k.store.count_raw("done") == 10
+    reports, _ = await k.store.list_reports("province", limit=20)
+    assert sorted(r.external_id for r in reports) == sorted(f"backlog-{n}" for n in range(10))
+
+
+async def test_messages_claimed_ahead_lapse_like_any_claim_when_their_worker_dies(
+    make_kanal: Any, db_url: str
+):
+    k = await make_kanal(db_url)
+    await k.store.insert_raw_batch([sms(n) for n in range(8)])
+    dying = make_pipeline(k.runtime)
+    dying.batch_size, dying.claim_ttl_s = 4, 0.0
+    await dying.process_once()  # settles 4 and claims the other 4 ahead, then "dies"
+    assert len(dying._claimed_ahead) == 4
+    other = make_pipeline(k.runtime)
+    other.worker_id = "another-replica"
+    assert await other.drain() == 4  # the lapsed claims are taken over
+    assert await k.store.count_raw("done") == 8
