@@ -74,7 +74,8 @@ def plan_message(
         return skipped(report, "automated")
     if report.status == "rejected":
         return skipped(report, f"rejected:{rejection.get('reason') or 'unknown'}")
-    if report.noise_score >= NOISE_THRESHOLD:
+    # A report of no words (a shared location, a photo) is not judged by words it lacks.
+    if report.noise_score >= NOISE_THRESHOLD and (report.text or "").strip():
         return skipped(report, "noise")
     if report.intake == "import":
         return skipped(report, "imported")

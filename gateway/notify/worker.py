@@ -213,10 +213,12 @@ class Notifier:
             while True:
                 try:
                     await self.store.yield_to_intake()
-                    await self.run_once()
+                    tried = await self.run_once()
                     backoff = 1.0
                     if self.state.state != "ok":
                         self.state.state, self.state.detail = "ok", None
+                    if tried >= self.claim_size:
+                        continue  # a full round: more is due now, not after a poll interval
                 except StoreUnavailable as exc:
                     self.state.state, self.state.detail = "failing", f"store: {exc}"[:200]
                     log.warning("notify: store unavailable; retrying in %.0fs", backoff)
@@ -492,6 +494,11 @@ class Notifier:
             rows = (await conn.execute(stmt)).mappings().all()
         return [Claimed(dict(r)) for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
 
+    @property
+    def claim_size(self) -> int:
+        """Messages taken per round: enough to keep `notify.concurrency` sends in flight."""
+        return 2 * self.notify.concurrency
+
     async def deliver_due(self) -> int:
         async with self.store.read() as conn:
             due = (
@@ -509,7 +516,7 @@ class Notifier:
             ).first()
         if due is None:
             return 0
-        claims = await self.claim(2 * self.notify.concurrency)
+        claims = await self.claim(self.claim_size)
         if claims:
             await asyncio.gather(*(self._deliver(c) for c in claims))
         return len(claims)

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import tweepy
 from aiosmtpd.controller import Controller
 
-from connectors.base import RawMessage, Sender
+from connectors.base import Coordinates, RawMessage, Sender
 from gateway.store.ids import new_id
 from tests.conftest import free_port
 from tests.fakes.meta_api import FakeMetaGraph
@@ -236,3 +237,41 @@ async def test_jaki_gets_its_ticket_in_the_webhook_response_and_desks_print_rece
     assert note["state"] == "sent" and note["channel"] == "webhook_response"
     assert (await notification(k, imported.id))["error"] == "imported"
     await asyncio.sleep(0)
+
+
+async def test_a_shared_location_without_words_is_acknowledged_and_a_full_round_goes_again(
+    make_kanal: Any,
+) -> None:
+    """A citizen who only shares where it is gets the ticket (no words is not "noise"); and
+    sends due beyond one round go out at once, not one round per poll interval."""
+    k = await make_kanal()
+    k.runtime.settings.notify.poll_interval_s = 3600.0  # only a full round may go again
+    async with FakeTelegramApi(BOT_TOKEN) as telegram:
+        settings = k.runtime.settings.channels.telegram
+        settings.bot_token, settings.base_url = BOT_TOKEN, telegram.base_url
+        reports = []
+        for i in range(30):
+            telegram.add_chat(5000 + i)
+            message = chat_message(
+                "telegram",
+                "telegram",
+                str(5000 + i),
+                {"chat_id": 5000 + i, "chat_type": "private", "message_id": 1},
+            )
+            if i == 0:
+                message = replace(message, text="", coordinates=Coordinates(-6.1955, 106.8235))
+            reports.append(await arrive(k, message))
+        assert reports[0].geo_tagged and not reports[0].text
+        n = notifier(k)
+        assert 30 > n.claim_size
+        task = asyncio.create_task(n.run())
+        try:
+            for _ in range(200):
+                if len(telegram.sent) >= 30:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    assert sorted(m["chat_id"] for m in telegram.sent) == [5000 + i for i in range(30)]
+    assert (await notification(k, reports[0].id))["state"] == "sent"
