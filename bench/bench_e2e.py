@@ -824,7 +824,7 @@ async def steady_run(
             recorded = (await sc.store.counts()).acks_recorded >= expected
             return recorded and await asyncio.to_thread(sc.graph.sent) >= len(chatted)
 
-        await wait_until("acks", all_acked, timeout=30.0)
+        await wait_until("acks", all_acked, timeout=max(30.0, seconds * 2))
     except RuntimeError:
         drained = False
     cpu_s = sc.cpu() - cpu0
@@ -1001,7 +1001,7 @@ async def stage_split(
             profile.start(sc.replicas[0].pid, f"{sc.backend}-{name.split()[0]}")
         for replica in sc.replicas:
             replica.release_next()
-        seconds = await wait_until(name, done, timeout=max(60.0, n / 20), interval=0.05)
+        seconds = await wait_until(name, done, timeout=max(60.0, n / 10), interval=0.05)
         if profile is not None:
             profile.finish()
         cpu_s = sc.cpu() - cpu0
