@@ -1186,8 +1186,10 @@ LEGEND = """\
 
 
 def seconds(value: float) -> str:
-    """A latency for the tables; ">drain" when it is a report the CRM had not got when the
-    bounded drain ended."""
+    """A latency for the tables; ">drain" when it is a report the CRM (or a citizen's
+    acknowledgement the provider) had not got when the bounded drain ended."""
+    if math.isnan(value):  # nothing to measure (no WhatsApp reports with --chat-share 0)
+        return "-"
     return ">drain" if math.isinf(value) else f"{value:.2f}"
 
 

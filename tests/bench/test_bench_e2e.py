@@ -147,3 +147,9 @@ def test_the_profile_counts_own_time_by_innermost_function_and_kanal_time_inside
         ["60.0%", "handle", "(gateway/intake/webhooks.py)"],
         ["40.0%", "step", "(gateway/crm/dispatcher.py)"],
     ]
+
+
+def test_latencies_print_as_seconds_beyond_the_drain_or_nothing_to_measure() -> None:
+    assert bench_e2e.seconds(0.256) == "0.26"
+    assert bench_e2e.seconds(math.inf) == ">drain"
+    assert bench_e2e.seconds(bench_e2e.percentile([], 99)) == "-"  # --chat-share 0
