@@ -1,9 +1,11 @@
 """bench/bench_e2e.py at a tiny rate on SQLite: it must measure real work (every webhook
-acknowledged reaches its fake CRM and every citizen's acknowledgement is recorded), and its
+acknowledged reaches its fake CRM, every citizen's acknowledgement is recorded, and every
+WhatsApp citizen's goes through the fake Graph API exactly once, with the ticket), and its
 stage split must see each stage run only once released."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -22,18 +24,53 @@ async def test_a_steady_run_delivers_every_report_to_the_crm_and_acknowledges_ea
         sc.start()
         result = await bench_e2e.steady_run(sc, rate=20, seconds=2, connections=4, profile=None)
         arrivals = sc.crm.arrivals()
+        acks = sc.graph.acks()
+        tickets = await sc.store.chat_tickets()
     finally:
         await sc.close()
 
     assert result.sent == 40
     assert result.acknowledged == 40 and not result.errors
     assert result.drained and result.missing_at_crm == 0
-    assert result.delivered == 40
+    assert result.delivered == 40  # the WhatsApp reports too
     assert len(arrivals) == len({ticket for ticket, _, _ in arrivals}) == 40  # each once
     assert result.duplicates == 0
     assert result.acks_recorded == 40 and result.acks_sent == 40
     assert 0 < result.p50 <= result.p99 < 10
     assert result.cpu_s > 0 and result.sustained
+    # A quarter of the reports came from WhatsApp citizens, each acknowledged through the
+    # provider once, as a text carrying its own ticket.
+    assert len(tickets) == 10 and set(tickets.values()) <= {t for t, _, _ in arrivals}
+    assert sorted(to for to, _, _, _ in acks) == sorted({to for to, _, _, _ in acks})
+    assert len(acks) == 10 and all(kind == "text" for _, kind, _, _ in acks)
+    chat = result.chat
+    assert (chat.citizens, chat.once, chat.missing, chat.twice, chat.wrong) == (10, 10, 0, 0, 0)
+    assert chat.refused == 0
+    assert 0 < chat.p50 <= chat.p99 < 10
+
+
+def sent(citizen: str, due: float) -> bench_e2e.Sent:
+    return bench_e2e.Sent(due, due + 0.01, 200, None, citizen, f"wamid.{citizen}")
+
+
+def test_the_ack_count_finds_citizens_acknowledged_never_twice_or_with_another_ticket() -> None:
+    sends = [sent("628571", 100.0), sent("628572", 100.0), sent("628573", 100.0)]
+    sends += [sent("628574", 100.0), bench_e2e.Sent(100.0, 100.01, 200, "JAKI-1")]
+    tickets = {f"wamid.62857{i}": f"T-{i}" for i in range(1, 5)}
+    acks = [
+        ("628571", "text", "Laporan diterima, tiket T-1", 100.5),
+        ("628572", "text", "tiket T-2", 101.0),
+        ("628572", "text", "tiket T-2", 102.0),  # twice
+        ("628574", "text", "tiket T-3", 100.2),  # another citizen's ticket
+        ("628579", "text", "tiket T-9", 100.2),  # nobody of this run
+    ]
+
+    chat = bench_e2e.chat_acks(sends, acks, tickets, refused=2)
+
+    assert (chat.citizens, chat.once, chat.missing, chat.twice) == (4, 1, 1, 1)
+    assert chat.wrong == 2 and chat.refused == 2
+    assert math.isinf(chat.p99)  # 628573 never got one
+    assert chat.p50 == pytest.approx(0.5)  # first answers: 0.2, 0.5, 1.0 and none
 
 
 @pytest.mark.pg
@@ -50,6 +87,7 @@ async def test_two_replicas_on_postgresql_share_the_webhooks_and_deliver_each_re
 
     assert result.acknowledged == 40 and result.delivered == 40 and result.duplicates == 0
     assert result.acks_recorded == 40
+    assert result.chat.citizens == result.chat.once == 10 and not result.chat.wrong
     assert result.cpu_s > 0
     assert result.server.active_s > 0  # PostgreSQL's own account of the statements run
 
@@ -61,6 +99,7 @@ async def test_the_stage_split_runs_each_stage_only_once_released() -> None:
         split = await bench_e2e.stage_split(sc, n=30, rate=50, connections=4)
         posted = sc.crm.created()
         counts = await sc.store.counts()
+        through_provider = sc.graph.sent()
     finally:
         await sc.close()
 
@@ -68,6 +107,7 @@ async def test_the_stage_split_runs_each_stage_only_once_released() -> None:
     assert all(s.reports == 30 and s.cpu_s > 0 for s in split.stages)
     assert posted == 30
     assert counts.reports == 30 and counts.acks_recorded == 30 and counts.backlog == 0
+    assert through_provider == 7  # the notify phase sent the WhatsApp citizens' (30 × 0.25)
 
 
 async def test_a_hold_that_does_not_hold_fails_the_split(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -107,3 +147,9 @@ def test_the_profile_counts_own_time_by_innermost_function_and_kanal_time_inside
         ["60.0%", "handle", "(gateway/intake/webhooks.py)"],
         ["40.0%", "step", "(gateway/crm/dispatcher.py)"],
     ]
+
+
+def test_latencies_print_as_seconds_beyond_the_drain_or_nothing_to_measure() -> None:
+    assert bench_e2e.seconds(0.256) == "0.26"
+    assert bench_e2e.seconds(math.inf) == ">drain"
+    assert bench_e2e.seconds(bench_e2e.percentile([], 99)) == "-"  # --chat-share 0
