@@ -17,6 +17,7 @@ import itertools
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -403,6 +404,21 @@ class Gazetteer:
     kecamatan_compact: dict[str, list[str]]
     # Names with their words joined or split another way: kelurahan, kecamatan codes.
     respelled: dict[str, tuple[list[str], list[str]]]
+    # Every start of a key of the phrase tables (landmarks, kota) and of the name tables
+    # (kelurahan, kecamatan, respelled) that ends at a word's end: a run of words whose
+    # start is none of these names nothing, and the lookups skip it.
+    phrase_starts: frozenset[str] = frozenset()
+    name_starts: frozenset[str] = frozenset()
+
+
+def _word_starts(*tables: Iterable[str]) -> frozenset[str]:
+    """The starts of "kampung melayu": "kampung", "kampung melayu"."""
+    starts: set[str] = set()
+    for table in tables:
+        for key in table:
+            starts.update(key[:i] for i, char in enumerate(key) if char == " ")
+            starts.add(key)
+    return frozenset(starts)
 
 
 def _add(table: dict[str, list[str]], key: str, code: str) -> None:
@@ -476,6 +492,7 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         located = index.locate(lat, lon)
         if located is not None:
             landmarks[phrase] = (located.kelurahan.code, lat, lon)
+    respelled = _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact)
     return Gazetteer(
         index,
         kelurahan,
@@ -487,7 +504,9 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         landmarks,
         kelurahan_compact,
         kecamatan_compact,
-        _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
+        respelled,
+        _word_starts(landmarks, kota),
+        _word_starts(kelurahan, kecamatan, respelled),
     )
 
 
@@ -664,6 +683,21 @@ def _street_shares(entry: _StreetEntry) -> dict[str, float]:
     return {code: length / total for code, length in entry.lengths.items()}
 
 
+def _longest_start(tokens: list[_Token], i: int, most: int, starts: frozenset[str]) -> int:
+    """How many words from the i-th, at most `most`, may still be a key whose starts are
+    `starts`: no key is longer, so the lookups of longer runs are skipped (0: none)."""
+    end = min(i + most, len(tokens))
+    if i >= end or tokens[i].text not in starts:
+        return 0
+    key, n = tokens[i].text, 1
+    for k in range(i + 1, end):
+        key = f"{key} {tokens[k].text}"
+        if key not in starts:
+            break
+        n += 1
+    return n
+
+
 def _find_mentions(
     text: str, gaz: Gazetteer
 ) -> tuple[list[_Mention], list[tuple[int, _Mention]], bool]:
@@ -681,7 +715,7 @@ def _find_mentions(
 
     # 1. Landmarks and kota aliases: fixed phrases.
     for i in range(len(tokens)):
-        for n in range(min(4, len(tokens) - i), 0, -1):
+        for n in range(_longest_start(tokens, i, 4, gaz.phrase_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
             key = " ".join(t.text for t in tokens[i : i + n])
@@ -835,7 +869,7 @@ def _find_mentions(
 
     # 4. Bare names: multi-word names anywhere, single words unless everyday words.
     for i in range(len(tokens)):
-        for n in range(min(MAX_NAME_WORDS, len(tokens) - i), 0, -1):
+        for n in range(_longest_start(tokens, i, MAX_NAME_WORDS, gaz.name_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
             key = " ".join(t.text for t in tokens[i : i + n])
