@@ -409,6 +409,17 @@ class Gazetteer:
     # start is none of these names nothing, and the lookups skip it.
     phrase_starts: frozenset[str] = frozenset()
     name_starts: frozenset[str] = frozenset()
+    # The compact names by first letter, in the compact tables' order: a misspelt name is
+    # compared only with the names that start like it.
+    kelurahan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    kecamatan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+
+
+def _by_initial(compact: dict[str, list[str]]) -> dict[str, list[tuple[str, list[str]]]]:
+    found: dict[str, list[tuple[str, list[str]]]] = {}
+    for name, codes in compact.items():
+        found.setdefault(name[0], []).append((name, codes))
+    return found
 
 
 def _word_starts(*tables: Iterable[str]) -> frozenset[str]:
@@ -507,6 +518,8 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         respelled,
         _word_starts(landmarks, kota),
         _word_starts(kelurahan, kecamatan, respelled),
+        _by_initial(kelurahan_compact),
+        _by_initial(kecamatan_compact),
     )
 
 
@@ -631,7 +644,10 @@ def _tokens_word(word: str, gaz: Gazetteer) -> str:
 
 
 def _close_match(
-    words: list[_Token], table: dict[str, list[str]], compact: dict[str, list[str]]
+    words: list[_Token],
+    table: dict[str, list[str]],
+    compact: dict[str, list[str]],
+    initials: dict[str, list[tuple[str, list[str]]]],
 ) -> tuple[int, list[str], bool] | None:
     """Longest run of words after a marker naming an area: (length, codes, exact)."""
     for n in range(min(MAX_NAME_WORDS, len(words)), 0, -1):
@@ -645,10 +661,15 @@ def _close_match(
         key = "".join(w.text for w in words[:n])
         if len(key) < 5:
             continue
-        for name, codes in compact.items():
-            if abs(len(name) - len(key)) > 2 or name[0] != key[0]:
+        for name, codes in initials.get(key[0], ()):
+            if abs(len(name) - len(key)) > 2:
                 continue
-            ratio = difflib.SequenceMatcher(None, key, name).ratio()
+            matcher = difflib.SequenceMatcher(None, key, name)
+            # quick_ratio bounds ratio from above: a name it rules out could not win.
+            bound = matcher.quick_ratio()
+            if bound < 0.85 or (best is not None and bound <= best[0]):
+                continue
+            ratio = matcher.ratio()
             if ratio >= 0.85 and (best is None or ratio > best[0]):
                 best = (ratio, n, codes)
     if best is not None:
@@ -764,6 +785,7 @@ def _find_mentions(
                 tokens[first : first + MAX_NAME_WORDS],
                 gaz.kelurahan if is_kel else gaz.kecamatan,
                 gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact,
+                gaz.kelurahan_initials if is_kel else gaz.kecamatan_initials,
             )
             gap = False
             if found is None and marker == "kelurahan":
