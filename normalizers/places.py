@@ -235,6 +235,11 @@ OUTSIDE_DKI = frozenset(
         "tambun",
     }
 )
+# What comes before a space in a name of OUTSIDE_DKI: only a word that is one of these
+# may begin a pair of words that is such a name.
+_OUTSIDE_PAIR_STARTS = frozenset(
+    name[:i] for name in OUTSIDE_DKI for i, char in enumerate(name) if char == " "
+)
 _OUTSIDE_FACTOR = 0.5
 
 _KOTA_DIRECTIONS = {
@@ -736,6 +741,8 @@ def _find_mentions(
 
     # 1. Landmarks and kota aliases: fixed phrases.
     for i in range(len(tokens)):
+        if tokens[i].text not in gaz.phrase_starts:
+            continue  # no landmark or kota alias starts with this word
         for n in range(_longest_start(tokens, i, 4, gaz.phrase_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
@@ -891,6 +898,8 @@ def _find_mentions(
 
     # 4. Bare names: multi-word names anywhere, single words unless everyday words.
     for i in range(len(tokens)):
+        if tokens[i].text not in gaz.name_starts:
+            continue  # no kelurahan or kecamatan name starts with this word
         for n in range(_longest_start(tokens, i, MAX_NAME_WORDS, gaz.name_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
@@ -941,8 +950,8 @@ def _find_mentions(
             shares = {c: 1 / len(postal_codes) for c in postal_codes}
             mentions.append(_Mention("postal", shares, postal.start(), postal.end(), 1.0))
     words = [t.text for t in tokens]
-    outside = any(w in OUTSIDE_DKI for w in words) or any(
-        f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words)
+    outside = not OUTSIDE_DKI.isdisjoint(words) or any(
+        f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words) if a in _OUTSIDE_PAIR_STARTS
     )
     return mentions, addresses, outside
 
