@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from connectors.base import Coordinates, RawMessage
-from normalizers.category import UNKNOWN_CODE, Taxonomy, category_result, classify, noise_score
+from normalizers.category import (
+    HINT_CONFIDENCE,
+    UNKNOWN_CODE,
+    CategoryResult,
+    Taxonomy,
+    category_result,
+    category_scores,
+    classify_scores,
+    noise_score_normalized,
+)
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
 from normalizers.photo import photo_coordinates
@@ -29,7 +38,7 @@ from normalizers.report import (
     Suggestions,
 )
 from normalizers.sniff import is_image, sniff_content_type
-from normalizers.text import clean_text
+from normalizers.text import clean_text, normalize_for_matching
 from normalizers.textmodel import (
     MIN_MODEL_CONFIDENCE,
     MIN_MODEL_CONFIDENCE_AGAINST_RULES,
@@ -178,13 +187,48 @@ def attachments_of(raws: list[RawMessage]) -> tuple[list[Attachment], list[Blob]
     return found, blobs
 
 
+class _Rules:
+    """The keyword rules' reading of one text, normalized and matched once for both its
+    category and its noise score."""
+
+    __slots__ = ("_scores", "normalized", "taxonomy")
+
+    def __init__(self, text: str, taxonomy: Taxonomy) -> None:
+        self.normalized = normalize_for_matching(text or "")
+        self.taxonomy = taxonomy
+        self._scores: dict[str, float] | None = None
+
+    @property
+    def scores(self) -> dict[str, float]:
+        if self._scores is None:
+            self._scores = category_scores(self.normalized, self.taxonomy)
+        return self._scores
+
+    def classify(self, hint: str | None) -> CategoryResult:
+        """`classify(text, taxonomy, hint)`."""
+        if hint:
+            hinted = self.taxonomy.resolve_hint(hint)
+            if hinted is not None:
+                return category_result(hinted, HINT_CONFIDENCE)
+        return classify_scores(self.scores, self.taxonomy)
+
+    def noise(self) -> float:
+        """`noise_score(text, taxonomy)`."""
+        return noise_score_normalized(self.normalized, self.taxonomy, self.scores)
+
+
 def categorize(
-    text: str, taxonomy: Taxonomy, hint: str | None, models: TextModels | None
+    text: str,
+    taxonomy: Taxonomy,
+    hint: str | None,
+    models: TextModels | None,
+    rules: _Rules | None = None,
 ) -> Category:
     """The channel's own label when it names a category; else the model learned from
     admins when it is confident (surer still to overrule a keyword rule that found one);
     else the keyword rules (which may say "unknown")."""
-    result, source = classify(text, taxonomy, hint=hint), "rules"
+    rules = rules or _Rules(text, taxonomy)
+    result, source = rules.classify(hint), "rules"
     hinted = bool(hint) and taxonomy.resolve_hint(hint or "") is not None
     if models is not None and not hinted:
         guess = models.category(text)
@@ -204,9 +248,13 @@ def categorize(
     )
 
 
-def not_a_complaint_score(text: str, taxonomy: Taxonomy, models: TextModels | None) -> float:
+def not_a_complaint_score(
+    text: str, taxonomy: Taxonomy, models: TextModels | None, rules: _Rules | None = None
+) -> float:
     learned = models.noise(text) if models is not None else None
-    return round(learned if learned is not None else noise_score(text, taxonomy), 3)
+    if learned is not None:
+        return round(learned, 3)
+    return round((rules or _Rules(text, taxonomy)).noise(), 3)
 
 
 def joined_text(raws: list[RawMessage]) -> str:
@@ -251,7 +299,8 @@ def build_report(
         geo_tagged, owner = placement.geo_tagged, placement.owner or channel_owner
 
     matching_text = clean_text(" ".join(p for p in (first.title, text) if p))
-    category = categorize(matching_text, taxonomy, first.category_hint, models)
+    rules = _Rules(matching_text, taxonomy)
+    category = categorize(matching_text, taxonomy, first.category_hint, models, rules)
     suggestions = Suggestions()
     if not geo_tagged:
         where = " ".join(p for p in (matching_text, hint) if p)
@@ -302,7 +351,7 @@ def build_report(
         geo_tagged=geo_tagged,
         non_geo_reason=non_geo_reason,  # type: ignore[arg-type]
         category=category,
-        noise_score=not_a_complaint_score(matching_text, taxonomy, models),
+        noise_score=not_a_complaint_score(matching_text, taxonomy, models, rules),
         suggestions=suggestions,
         owner=owner,
         status=status,  # type: ignore[arg-type]

@@ -81,12 +81,6 @@ def _phrase_weight(phrase: str) -> float:
     return 1.0 + 0.75 * (phrase.count(" "))
 
 
-def _ngrams(words: list[str], max_n: int) -> Iterable[str]:
-    for n in range(1, max_n + 1):
-        for i in range(len(words) - n + 1):
-            yield " ".join(words[i : i + n])
-
-
 def _rewritten_word(phrase: str, key: str) -> bool:
     """A one-word keyword that the slang table turns into another word ("tpi", the fish
     auction, becomes "tapi", "but") would match that word in every message: dropped."""
@@ -109,16 +103,37 @@ class PhraseMatcher:
                 entries.append((label, _phrase_weight(key)))
             self._max_words = max(self._max_words, key.count(" ") + 1)
         self._max_words = min(self._max_words, MAX_PHRASE_WORDS)
+        # Every start of a phrase that ends at a word's end ("got", "got mampet"): a run of
+        # words that is none of these starts no phrase, and longer runs are not looked up.
+        self._starts = frozenset(
+            " ".join(key.split()[:n])
+            for key in self._table
+            for n in range(1, min(key.count(" ") + 1, self._max_words) + 1)
+        )
 
     def scores(self, normalized: str) -> dict[str, float]:
         words = normalized.split()
+        starts, table, most = self._starts, self._table, self._max_words
+        # Each phrase found, once (a phrase repeated in one message is still one piece of
+        # evidence), at its first (length, position): the order the n-grams of every length
+        # were once all enumerated in, so that the weights add up in the same order.
+        found: dict[str, tuple[int, int]] = {}
+        for i, word in enumerate(words):
+            if word not in starts:
+                continue
+            gram, n = word, 1
+            while True:
+                if gram in table and gram not in found:
+                    found[gram] = (n, i)
+                if n == most or i + n >= len(words):
+                    break
+                gram = f"{gram} {words[i + n]}"
+                if gram not in starts:
+                    break
+                n += 1
         totals: dict[str, float] = {}
-        seen: set[str] = set()
-        for gram in _ngrams(words, self._max_words):
-            if gram in seen:
-                continue  # a phrase repeated in one message is still one piece of evidence
-            seen.add(gram)
-            for label, weight in self._table.get(gram, ()):
+        for gram in sorted(found, key=found.__getitem__) if len(found) > 1 else found:
+            for label, weight in table[gram]:
                 totals[label] = totals.get(label, 0.0) + weight
         return totals
 
@@ -200,7 +215,11 @@ def classify(
         hinted = taxonomy.resolve_hint(hint)
         if hinted is not None:
             return category_result(hinted, HINT_CONFIDENCE)
-    scores = category_scores(normalize_for_matching(text or ""), taxonomy)
+    return classify_scores(category_scores(normalize_for_matching(text or ""), taxonomy), taxonomy)
+
+
+def classify_scores(scores: dict[str, float], taxonomy: Taxonomy) -> CategoryResult:
+    """The category that `category_scores` point to, as `classify` decides it."""
     if not scores:
         return UNKNOWN
     ranked = sorted(
@@ -229,14 +248,23 @@ _NOISE_WEIGHTS = {"greeting": 1.0, "thanks": 1.3, "spam": 1.8, "politics": 1.5}
 def noise_score(text: str, taxonomy: Taxonomy | None = None) -> float:
     """How likely a message is not a complaint, 0..1 (greeting, thanks, spam, politics…)."""
     taxonomy = taxonomy or default_taxonomy()
-    normalized = normalize_for_matching(text or "")
+    return noise_score_normalized(normalize_for_matching(text or ""), taxonomy)
+
+
+def noise_score_normalized(
+    normalized: str, taxonomy: Taxonomy, scores: dict[str, float] | None = None
+) -> float:
+    """`noise_score` of already-normalized text; `scores`, when given, are its
+    `category_scores` (computed once for `classify_scores` too)."""
     words = normalized.split()
     if len(words) == 0 or len(normalized) < 3:
         return 1.0
     hits = taxonomy.noise_matcher.scores(normalized)
     noise = sum(hits.get(group, 0.0) * weight for group, weight in _NOISE_WEIGHTS.items())
     complaint = hits.get("complaint", 0.0)
-    evidence = sum(category_scores(normalized, taxonomy).values())
+    if scores is None:
+        scores = category_scores(normalized, taxonomy)
+    evidence = sum(scores.values())
     logit = -1.5 + 1.1 * noise - 0.9 * complaint - 0.8 * min(evidence, 4.0)
     if len(words) <= 3:
         logit += 1.5  # "halo min", "tes", "P": too short to be a report

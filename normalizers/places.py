@@ -17,6 +17,7 @@ import itertools
 import re
 import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,6 +235,11 @@ OUTSIDE_DKI = frozenset(
         "tambun",
     }
 )
+# What comes before a space in a name of OUTSIDE_DKI: only a word that is one of these
+# may begin a pair of words that is such a name.
+_OUTSIDE_PAIR_STARTS = frozenset(
+    name[:i] for name in OUTSIDE_DKI for i, char in enumerate(name) if char == " "
+)
 _OUTSIDE_FACTOR = 0.5
 
 _KOTA_DIRECTIONS = {
@@ -403,6 +409,32 @@ class Gazetteer:
     kecamatan_compact: dict[str, list[str]]
     # Names with their words joined or split another way: kelurahan, kecamatan codes.
     respelled: dict[str, tuple[list[str], list[str]]]
+    # Every start of a key of the phrase tables (landmarks, kota) and of the name tables
+    # (kelurahan, kecamatan, respelled) that ends at a word's end: a run of words whose
+    # start is none of these names nothing, and the lookups skip it.
+    phrase_starts: frozenset[str] = frozenset()
+    name_starts: frozenset[str] = frozenset()
+    # The compact names by first letter, in the compact tables' order: a misspelt name is
+    # compared only with the names that start like it.
+    kelurahan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    kecamatan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+
+
+def _by_initial(compact: dict[str, list[str]]) -> dict[str, list[tuple[str, list[str]]]]:
+    found: dict[str, list[tuple[str, list[str]]]] = {}
+    for name, codes in compact.items():
+        found.setdefault(name[0], []).append((name, codes))
+    return found
+
+
+def _word_starts(*tables: Iterable[str]) -> frozenset[str]:
+    """The starts of "kampung melayu": "kampung", "kampung melayu"."""
+    starts: set[str] = set()
+    for table in tables:
+        for key in table:
+            starts.update(key[:i] for i, char in enumerate(key) if char == " ")
+            starts.add(key)
+    return frozenset(starts)
 
 
 def _add(table: dict[str, list[str]], key: str, code: str) -> None:
@@ -476,6 +508,7 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         located = index.locate(lat, lon)
         if located is not None:
             landmarks[phrase] = (located.kelurahan.code, lat, lon)
+    respelled = _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact)
     return Gazetteer(
         index,
         kelurahan,
@@ -487,7 +520,11 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         landmarks,
         kelurahan_compact,
         kecamatan_compact,
-        _respellings(kelurahan, kecamatan, kelurahan_compact, kecamatan_compact),
+        respelled,
+        _word_starts(landmarks, kota),
+        _word_starts(kelurahan, kecamatan, respelled),
+        _by_initial(kelurahan_compact),
+        _by_initial(kecamatan_compact),
     )
 
 
@@ -612,7 +649,10 @@ def _tokens_word(word: str, gaz: Gazetteer) -> str:
 
 
 def _close_match(
-    words: list[_Token], table: dict[str, list[str]], compact: dict[str, list[str]]
+    words: list[_Token],
+    table: dict[str, list[str]],
+    compact: dict[str, list[str]],
+    initials: dict[str, list[tuple[str, list[str]]]],
 ) -> tuple[int, list[str], bool] | None:
     """Longest run of words after a marker naming an area: (length, codes, exact)."""
     for n in range(min(MAX_NAME_WORDS, len(words)), 0, -1):
@@ -626,10 +666,15 @@ def _close_match(
         key = "".join(w.text for w in words[:n])
         if len(key) < 5:
             continue
-        for name, codes in compact.items():
-            if abs(len(name) - len(key)) > 2 or name[0] != key[0]:
+        for name, codes in initials.get(key[0], ()):
+            if abs(len(name) - len(key)) > 2:
                 continue
-            ratio = difflib.SequenceMatcher(None, key, name).ratio()
+            matcher = difflib.SequenceMatcher(None, key, name)
+            # quick_ratio bounds ratio from above: a name it rules out could not win.
+            bound = matcher.quick_ratio()
+            if bound < 0.85 or (best is not None and bound <= best[0]):
+                continue
+            ratio = matcher.ratio()
             if ratio >= 0.85 and (best is None or ratio > best[0]):
                 best = (ratio, n, codes)
     if best is not None:
@@ -664,6 +709,21 @@ def _street_shares(entry: _StreetEntry) -> dict[str, float]:
     return {code: length / total for code, length in entry.lengths.items()}
 
 
+def _longest_start(tokens: list[_Token], i: int, most: int, starts: frozenset[str]) -> int:
+    """How many words from the i-th, at most `most`, may still be a key whose starts are
+    `starts`: no key is longer, so the lookups of longer runs are skipped (0: none)."""
+    end = min(i + most, len(tokens))
+    if i >= end or tokens[i].text not in starts:
+        return 0
+    key, n = tokens[i].text, 1
+    for k in range(i + 1, end):
+        key = f"{key} {tokens[k].text}"
+        if key not in starts:
+            break
+        n += 1
+    return n
+
+
 def _find_mentions(
     text: str, gaz: Gazetteer
 ) -> tuple[list[_Mention], list[tuple[int, _Mention]], bool]:
@@ -681,7 +741,9 @@ def _find_mentions(
 
     # 1. Landmarks and kota aliases: fixed phrases.
     for i in range(len(tokens)):
-        for n in range(min(4, len(tokens) - i), 0, -1):
+        if tokens[i].text not in gaz.phrase_starts:
+            continue  # no landmark or kota alias starts with this word
+        for n in range(_longest_start(tokens, i, 4, gaz.phrase_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
             key = " ".join(t.text for t in tokens[i : i + n])
@@ -730,6 +792,7 @@ def _find_mentions(
                 tokens[first : first + MAX_NAME_WORDS],
                 gaz.kelurahan if is_kel else gaz.kecamatan,
                 gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact,
+                gaz.kelurahan_initials if is_kel else gaz.kecamatan_initials,
             )
             gap = False
             if found is None and marker == "kelurahan":
@@ -835,7 +898,9 @@ def _find_mentions(
 
     # 4. Bare names: multi-word names anywhere, single words unless everyday words.
     for i in range(len(tokens)):
-        for n in range(min(MAX_NAME_WORDS, len(tokens) - i), 0, -1):
+        if tokens[i].text not in gaz.name_starts:
+            continue  # no kelurahan or kecamatan name starts with this word
+        for n in range(_longest_start(tokens, i, MAX_NAME_WORDS, gaz.name_starts), 0, -1):
             if any(used[i : i + n]):
                 continue
             key = " ".join(t.text for t in tokens[i : i + n])
@@ -885,8 +950,8 @@ def _find_mentions(
             shares = {c: 1 / len(postal_codes) for c in postal_codes}
             mentions.append(_Mention("postal", shares, postal.start(), postal.end(), 1.0))
     words = [t.text for t in tokens]
-    outside = any(w in OUTSIDE_DKI for w in words) or any(
-        f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words)
+    outside = not OUTSIDE_DKI.isdisjoint(words) or any(
+        f"{a} {b}" in OUTSIDE_DKI for a, b in itertools.pairwise(words) if a in _OUTSIDE_PAIR_STARTS
     )
     return mentions, addresses, outside
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -163,6 +164,8 @@ _ELONGATED = re.compile(r"([a-z])\1{2,}")
 _REDUP = re.compile(r"\b([a-z]{3,})2\b")
 
 
+# build_report asks for the same text three times (keyword rules, noise, the learned model).
+@functools.lru_cache(maxsize=64)
 def normalize_for_matching(text: str) -> str:
     """Lower-case ASCII words with slang expanded, joined by single spaces."""
     if not text:

@@ -31,6 +31,7 @@ MIN_MODEL_CONFIDENCE = 0.5
 MIN_MODEL_CONFIDENCE_AGAINST_RULES = 0.8
 MAX_FEATURES = 50_000
 MAX_WORDS = 200  # a long e-mail says what it is about in its first lines
+MAX_CACHED_WORDS = 65_536  # words whose pieces' features a model keeps
 
 
 _NUMBER = re.compile(r"(?:\D*\d){4}").match
@@ -41,12 +42,16 @@ def terms(text: str) -> list[str]:
     (which survive typos and the affixes of Indonesian: "kebanjiran", "dibenerin")."""
     # Numbers of four digits or more (phones, NIK, house numbers) say nothing of the category
     # and would put a citizen's number in the model's vocabulary: left out.
-    words = [w for w in normalize_for_matching(text).split()[:MAX_WORDS] if not _NUMBER(w)]
+    words = _words(text)
     out = [f"w {w}" for w in words]
     out += [f"b {a} {b}" for a, b in itertools.pairwise(words)]
     for word in words:
         out += _pieces(word)
     return out
+
+
+def _words(text: str) -> list[str]:
+    return [w for w in normalize_for_matching(text).split()[:MAX_WORDS] if not _NUMBER(w)]
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -104,6 +109,7 @@ class TextModels:
         self.category_head = category
         self.noise_head = noise
         # build_report asks both heads about the same text: vectorized once.
+        self._piece_features: dict[str, tuple[int, ...]] = {}
         self._last: tuple[str, tuple[np.ndarray, np.ndarray]] | None = None
 
     def vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -117,11 +123,26 @@ class TextModels:
         return found
 
     def _vectorize(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        # The terms of `terms(text)` in its order (words, pairs, then each word's pieces),
+        # each word's pieces looked up in the vocabulary once per model: the counts, and so
+        # the floats summed from them, come in the same order as term by term.
         counts: dict[int, int] = {}
         lookup = self.vocabulary.get
-        for term in terms(text):
+        words = _words(text)
+        for term in [f"w {w}" for w in words] + [
+            f"b {a} {b}" for a, b in itertools.pairwise(words)
+        ]:
             j = lookup(term)
             if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        known = self._piece_features
+        if len(known) > MAX_CACHED_WORDS:
+            known.clear()
+        for word in words:
+            found = known.get(word)
+            if found is None:
+                found = known[word] = tuple(j for j in map(lookup, _pieces(word)) if j is not None)
+            for j in found:
                 counts[j] = counts.get(j, 0) + 1
         if not counts:
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from normalizers.category import Taxonomy, classify, default_taxonomy, noise_score, snake_case
+from normalizers.category import (
+    PhraseMatcher,
+    Taxonomy,
+    classify,
+    default_taxonomy,
+    noise_score,
+    snake_case,
+)
+from normalizers.text import normalize_for_matching
 
 OFFICIAL = Path(__file__).resolve().parents[3] / "shared" / "data" / "taxonomy"
 
@@ -146,3 +154,33 @@ def test_classify_and_noise_never_raise_and_stay_in_0_1(text, hint):
     assert 0.0 <= result.confidence <= 1.0
     assert result.code == "unknown" or taxonomy.get(result.code) is not None
     assert 0.0 <= noise_score(text, taxonomy) <= 1.0
+
+
+def _all_ngram_scores(matcher: PhraseMatcher, normalized: str) -> dict[str, float]:
+    """The matcher as it once was: every n-gram of every length, in order, looked up."""
+    words = normalized.split()
+    totals: dict[str, float] = {}
+    seen: set[str] = set()
+    for n in range(1, matcher._max_words + 1):
+        for i in range(len(words) - n + 1):
+            gram = " ".join(words[i : i + n])
+            if gram in seen:
+                continue
+            seen.add(gram)
+            for label, weight in matcher._table.get(gram, ()):
+                totals[label] = totals.get(label, 0.0) + weight
+    return totals
+
+
+def test_phrase_lookup_by_word_starts_finds_what_every_ngram_found() -> None:
+    from bench.synthetic_decisions import decisions
+    from tests.normalizers.build_report_cases import texts
+
+    taxonomy = default_taxonomy()
+    made = [d.text for d in decisions(3_000, seed=3)]
+    for text in texts() + made:
+        normalized = normalize_for_matching(text)
+        for matcher in (taxonomy.matcher, taxonomy.noise_matcher):
+            got = matcher.scores(normalized)
+            want = _all_ngram_scores(matcher, normalized)
+            assert list(got.items()) == list(want.items()), text
