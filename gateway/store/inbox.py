@@ -630,7 +630,7 @@ class InboxWriter:
         store: InboxStore,
         max_batch: int = 512,
         linger_s: float = 0.008,
-        linger_requests: int = 8,
+        linger_requests: int = 4,
     ):
         self.store = store
         self.max_batch = max_batch
