@@ -7,7 +7,6 @@ never touches the store, the CRM or another channel. Everything here is pure.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable
@@ -291,7 +290,7 @@ class WebhookConnector(Protocol):
 
 def hmac_digest(secret: str | bytes, message: bytes, algorithm: str = "sha256") -> bytes:
     key = secret.encode() if isinstance(secret, str) else secret
-    return hmac.new(key, message, getattr(hashlib, algorithm)).digest()
+    return hmac.digest(key, message, algorithm)  # one call into OpenSSL, no HMAC object
 
 
 def hmac_hex(secret: str | bytes, message: bytes, algorithm: str = "sha256") -> str:

@@ -56,6 +56,7 @@ class GuardedConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.refused = False
         self.header_deadline: asyncio.TimerHandle | None = None
+        self.header_due: float | None = None  # loop.time() by which headers must be in
         self.arm_on_next_byte = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -72,7 +73,7 @@ class GuardedConnection(asyncio.Protocol):
         self.arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm_header_deadline()
+        self.cancel_header_deadline()
         if self.refused:
             return
         if self.transport is not None:
@@ -95,19 +96,36 @@ class GuardedConnection(asyncio.Protocol):
         self.inner.resume_writing()
 
     def arm_header_deadline(self) -> None:
-        self.disarm_header_deadline()
+        # Once per request: a new due time only. The connection's one timer, when it fires,
+        # looks at the due time then (re-armed for a later one), so a keep-alive connection
+        # makes a timer handle per header_timeout_s, not one (and a cancel) per request.
         loop = asyncio.get_running_loop()
-        self.header_deadline = loop.call_later(
-            self.guard.limits.header_timeout_s, self._headers_too_slow
-        )
+        self.header_due = due = loop.time() + self.guard.limits.header_timeout_s
+        if self.header_deadline is None:
+            self.header_deadline = loop.call_at(due, self._header_deadline_reached)
 
     def disarm_header_deadline(self) -> None:
+        self.header_due = None  # the timer, if any, finds nothing due
+
+    def _header_deadline_reached(self) -> None:
+        self.header_deadline = None
+        due = self.header_due
+        if due is None:
+            return
+        loop = asyncio.get_running_loop()
+        if due - loop.time() > 0.001:  # re-armed since: wait for the new due time
+            self.header_deadline = loop.call_at(due, self._header_deadline_reached)
+            return
+        self._headers_too_slow()
+
+    def cancel_header_deadline(self) -> None:
+        self.header_due = None
         if self.header_deadline is not None:
             self.header_deadline.cancel()
             self.header_deadline = None
 
     def _headers_too_slow(self) -> None:
-        self.header_deadline = None
+        self.header_due = None
         self.guard.header_timeouts += 1
         if self.transport is not None:
             self.transport.close()

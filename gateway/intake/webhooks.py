@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -126,7 +127,9 @@ def stored_headers(wire: WireRequest) -> dict[str, str]:
     return kept
 
 
+@functools.lru_cache(maxsize=1024)
 def _carries_secret(header: str) -> bool:
+    # Cached: senders repeat the same few header names on every request.
     return header in _DROPPED_HEADERS or any(word in header for word in _SECRET_HEADER_WORDS)
 
 

@@ -81,6 +81,27 @@ async def test_a_slow_client_between_requests_is_cut_off_too(short_timeouts):
     writer.close()
 
 
+async def test_a_keep_alive_client_with_prompt_requests_outlives_the_header_timeout(
+    short_timeouts,
+):
+    # One header timer per connection, looked at when it fires: the deadline of an earlier
+    # request must not cut off a connection whose later requests came in time.
+    reader, writer = await asyncio.open_connection(*host_port(short_timeouts))
+    started = time.monotonic()
+    while time.monotonic() - started < 2.5:  # 2.5 header timeouts of prompt requests
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: kanal\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b'"ok"}'), 2)
+        assert answer.startswith(b"HTTP/1.1 200")
+        await asyncio.sleep(0.3)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: ka")  # then one never finished
+    await writer.drain()
+    cut = time.monotonic()
+    await closed_within(reader, 3)
+    assert time.monotonic() - cut >= 0.9  # its own full timeout, not an earlier one's
+    writer.close()
+
+
 async def test_connections_past_the_cap_are_refused_at_once(tmp_path, serve_process):
     env = {"KANAL_SERVER__MAX_CONNECTIONS": "20", "KANAL_SERVER__HEADER_TIMEOUT_S": "30"}
     server = serve_process(write_config(tmp_path, f"sqlite:///{tmp_path}/kanal.db"), env)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.store import ClaimLost, NewRaw, Store, scope_condition, scope_contains
+from gateway.store import ClaimLost, NewRaw, Store, StoredRaw, scope_condition, scope_contains
 from gateway.store.ids import new_id
 from normalizers.report import Report
 
@@ -297,3 +297,35 @@ def test_the_sql_scope_rule_and_the_in_memory_one_agree(scope, owner):
             conn.execute(select(reports.c.id).where(scope_condition(scope))).first() is not None
         )
     assert visible == scope_contains(scope, owner)
+
+
+async def test_requests_coming_steadily_share_a_commit_and_a_lone_one_does_not_wait(
+    store, monkeypatch
+):
+    writer = store.writer()
+    commits: list[int] = []
+
+    async def instant(rows):  # type: ignore[no-untyped-def]
+        commits.append(len(rows))
+        return [StoredRaw(r.id, "KNL-TEST-0000", True) for r in rows]
+
+    monkeypatch.setattr(store, "insert_raw_batch", instant)
+    writer.linger_s = 5.0  # were a lone request held back, this test would take 5 s
+    started = asyncio.get_running_loop().time()
+    await writer.submit([raw("lone")])  # nothing came shortly before it: committed at once
+    assert asyncio.get_running_loop().time() - started < 1.0
+    assert commits == [1]
+
+    # A steady stream, one request every 2 ms (a moderate rate): the writer lingers for the
+    # next ones instead of committing each alone (instant commits: without lingering, 12).
+    writer.linger_s = 0.05
+    await asyncio.sleep(0.1)
+
+    async def one_every_2_ms(i: int) -> None:
+        await asyncio.sleep(0.002 * i)
+        await writer.submit([raw(f"steady{i}")])
+
+    commits.clear()
+    await asyncio.gather(*(one_every_2_ms(i) for i in range(12)))
+    assert sum(commits) == 12
+    assert len(commits) <= 4, commits
