@@ -25,10 +25,11 @@ In `hold` mode nothing is sent: ready reports wait in the store, and switching t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -60,6 +61,13 @@ CLAIMABLE = ("ready", "posting")
 BY = "crm"  # history entries written by the delivery machinery
 TOKEN_POLL_MIN_S = 1.0
 TOKEN_POLL_MAX_S = 300.0
+# Before a claim (a write) the dispatcher lets intake's pending commit go first, but waits
+# no longer than this: delivering is mostly waiting on HTTP, and a dispatcher that waited
+# for intake to fall idle got a turn at most once a second while webhooks kept arriving.
+CLAIM_YIELD_S = 0.02
+# Deliveries at once, in rounds of crm.concurrency: posting, or waiting for their outcome's
+# commit.
+MAX_INFLIGHT_ROUNDS = 4
 
 
 # --------------------------------------------------------------------------- metrics
@@ -169,6 +177,10 @@ class Dispatcher:
         self.state = runtime.components.setdefault("crm:dispatcher", ComponentState())
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        # Claims whose exchange with the CRM has not ended (waiting for a slot or posting);
+        # deliveries past it only wait for their outcome's commit and hold no slot.
+        self._unsent: set[str] = set()  # report ids
+        self._sent_one = asyncio.Event()  # a claim's exchange ended, or a delivery
         self._outcomes: list[_Outcome] = []
         self._recorder: asyncio.Task[None] | None = None
         self._probe_in_flight = False
@@ -206,7 +218,6 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    await self.store.yield_to_intake()
                     await self._refresh_gauges()
                     started = await self.step() if self.sending else 0
                     backoff = 1.0
@@ -238,11 +249,16 @@ class Dispatcher:
         """Claim due work for the free slots and start it. Returns how many reports were
         started (or 1 when a slot freed up)."""
         # Claims are taken in batches (one commit for many reports) and may run ahead of the
-        # semaphore by one round: up to 2 × concurrency claimed, at most concurrency posting.
-        if len(self._inflight) >= self.concurrency:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        # semaphore by one round: up to 2 × concurrency not yet sent, at most concurrency
+        # posting. Deliveries waiting for their outcome's group commit do not count (while
+        # webhooks arrive that wait is longer than the exchange itself), up to a bound.
+        if len(self._unsent) >= self.concurrency or len(self._inflight) >= MAX_INFLIGHT_ROUNDS * (
+            self.concurrency
+        ):
+            self._sent_one.clear()
+            await self._sent_one.wait()
             return 1
-        free = 2 * self.concurrency - len(self._inflight)
+        free = 2 * self.concurrency - len(self._unsent)
         breaker = self.breaker.state
         self.metrics.breaker_open.set(0 if breaker is BreakerState.CLOSED else 1)
         if breaker is BreakerState.OPEN or (
@@ -254,14 +270,34 @@ class Dispatcher:
         if not await self._any_due():
             return 0
         probing = breaker is BreakerState.HALF_OPEN
+        await self.store.yield_to_intake(max_wait_s=CLAIM_YIELD_S)
         claims = await self.claim(1 if probing else free)
         for claim in claims:
             if probing and self.breaker.allow():
                 self._probe_in_flight = True
+            self._unsent.add(claim.report.id)
             task = asyncio.create_task(self._deliver(claim, probe=probing))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(self._delivery_ended)
         return len(claims)
+
+    def _delivery_ended(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._sent_one.set()
+
+    @contextlib.asynccontextmanager
+    async def _exchange(self, report_id: str) -> AsyncIterator[None]:
+        """One of the `crm.concurrency` slots, for one exchange with the CRM."""
+        try:
+            async with self.semaphore:
+                yield
+        finally:
+            self._sent(report_id)
+
+    def _sent(self, report_id: str) -> None:
+        if report_id in self._unsent:
+            self._unsent.discard(report_id)
+            self._sent_one.set()
 
     async def drain(self, timeout_s: float = 60.0) -> int:
         """Send everything due now, wait for those exchanges, return how many were tried."""
@@ -348,7 +384,7 @@ class Dispatcher:
                 await self._resolve(claim)
                 return
             try:
-                async with self.semaphore:
+                async with self._exchange(report.id):
                     started = time.perf_counter()
                     outcome = await self.destination.post(report, claim.first_attempt_at)
                     self.metrics.post_seconds.observe(time.perf_counter() - started)
@@ -371,6 +407,7 @@ class Dispatcher:
                 "report %s: delivery failed unexpectedly; its claim will lapse", report.id
             )
         finally:
+            self._sent(report.id)
             if probe:
                 self._probe_in_flight = False
 
@@ -418,7 +455,7 @@ class Dispatcher:
     async def _resolve(self, claim: Claim) -> None:
         token = claim.report.crm.token or ""
         try:
-            async with self.semaphore:
+            async with self._exchange(claim.report.id):
                 request_id = await self.destination.resolve(token)
         except CrmError as exc:
             if exc.retryable:

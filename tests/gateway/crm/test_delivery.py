@@ -373,3 +373,57 @@ async def test_outcomes_arriving_together_are_recorded_in_one_transaction(make_k
     # One claim for the eight, and their outcomes (answered within a few milliseconds of
     # each other) in far fewer transactions than one each.
     assert transactions <= 4, transactions
+
+
+async def test_delivery_goes_on_while_webhooks_keep_the_inbox_busy(make_kanal):
+    """The dispatcher waits for intake a few milliseconds per claim, not for intake to stop:
+    webhooks without pause once held it to one round a second."""
+    async with FakeOpen311() as crm:
+        k = await make_kanal(extra=crm_section(crm.endpoint, concurrency=2))
+        ids = await intake(k, 12)
+        k.store.writer().idle.clear()  # as while webhooks keep arriving
+        dispatcher = Dispatcher(k.runtime)
+        task = asyncio.create_task(dispatcher.run())
+        try:
+            started = time.monotonic()
+            while crm.unique_reports() != set(ids):
+                assert time.monotonic() - started < 3.0, "delivery waited for intake to stop"
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_claims_run_ahead_while_outcomes_wait_for_their_commit(make_kanal):
+    """A delivery whose exchange has ended holds no slot while its outcome waits for the
+    writer: new claims are taken and posted meanwhile."""
+    async with FakeOpen311() as crm:
+        k = await make_kanal(extra=crm_section(crm.endpoint, concurrency=2))
+        ids = await intake(k, 6)
+        dispatcher = Dispatcher(k.runtime)
+        release = asyncio.Event()
+        record_batch = dispatcher._record_batch
+
+        async def slow_commit(batch: Any) -> None:
+            await release.wait()
+            await record_batch(batch)
+
+        dispatcher._record_batch = slow_commit  # type: ignore[method-assign]
+        task = asyncio.create_task(dispatcher.run())
+        try:
+            # With every outcome held, all six are still posted (2 slots, 3 rounds).
+            await wait_for(lambda: _all_posted_to(crm, ids), timeout=3)
+            release.set()
+            await wait_for(lambda: _statuses(k, ids, "posted"), timeout=5)
+        finally:
+            release.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _all_posted_to(crm: FakeOpen311, ids: list[str]) -> bool:
+    return crm.unique_reports() == set(ids)
+
+
+async def _statuses(k: Any, ids: list[str], status: str) -> bool:
+    return {(await report(k, rid)).status for rid in ids} == {status}
