@@ -121,6 +121,9 @@ class Claim:
     report: Report  # as saved by the claim (status posting)
     first_attempt_at: datetime
     action: Literal["post", "resolve"]
+    # crm_claimed_until as this claim wrote it: with crm_claimed_by, it tells the claim from
+    # a later one of the same worker (retries take no new version).
+    claimed_until: datetime
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,7 @@ class Dispatcher:
         self._unsent: set[str] = set()  # report ids
         self._sent_one = asyncio.Event()  # a claim's exchange ended, or a delivery
         self._outcomes: list[_Outcome] = []
+        self._more_due = False  # the last claim was full: more is likely due
         self._recorder: asyncio.Task[None] | None = None
         self._probe_in_flight = False
         self._gauges_at = 0.0
@@ -267,11 +271,13 @@ class Dispatcher:
             self.state.state = "degraded"
             self.state.detail = f"CRM circuit breaker {breaker.value}"
             return 0
-        if not await self._any_due():
+        if not self._more_due and not await self._any_due():
             return 0
         probing = breaker is BreakerState.HALF_OPEN
         await self.store.yield_to_intake(max_wait_s=CLAIM_YIELD_S)
-        claims = await self.claim(1 if probing else free)
+        limit = 1 if probing else free
+        claims = await self.claim(limit)
+        self._more_due = len(claims) == limit
         for claim in claims:
             if probing and self.breaker.allow():
                 self._probe_in_flight = True
@@ -327,7 +333,7 @@ class Dispatcher:
     async def claim(self, limit: int) -> list[Claim]:
         now = self.store.clock()
         pick = (
-            select(reports.c.id, reports.c.doc, reports.c.crm_first_attempt_at)
+            select(reports.c.id, reports.c.version, reports.c.doc, reports.c.crm_first_attempt_at)
             .where(_claimable(now))
             .order_by(reports.c.received_at, reports.c.id)
             .limit(limit)
@@ -341,9 +347,15 @@ class Dispatcher:
             # one UPDATE executed for the whole batch (report and claim columns together).
             items: list[tuple[Report, bool, dict[str, Any]]] = []
             firsts: list[datetime] = []
+            until = now + self.claim_ttl
             actions: list[Literal["post", "resolve"]] = []
             for row in conn.execute(pick).all():
-                report = Report.model_validate_json(row.doc)
+                # A report this process's pipeline just wrote is taken from memory (the
+                # version tells it is what the store holds), else parsed.
+                recent = self.store.recent_report(row.id, row.version)
+                report = (
+                    Report.model_validate_json(row.doc) if recent is None else _copy(recent, [])
+                )
                 resolve = bool(report.crm.token and not report.crm.request_id)
                 # Taking a ready report is a change the API shows (status, history); taking
                 # one back for a retry is bookkeeping: no new version.
@@ -357,7 +369,7 @@ class Dispatcher:
                 first = row.crm_first_attempt_at or now
                 claim_columns = {
                     "crm_claimed_by": self.worker_id,
-                    "crm_claimed_until": now + self.claim_ttl,
+                    "crm_claimed_until": until,
                     "crm_first_attempt_at": first,
                 }
                 items.append((report, visible, claim_columns))
@@ -365,7 +377,7 @@ class Dispatcher:
                 actions.append("resolve" if resolve else "post")
             saved, fired = self.store.save_reports_sync(conn, items)
             claims = [
-                Claim(report, first, action)
+                Claim(report, first, action, until)
                 for report, first, action in zip(saved, firsts, actions, strict=True)
             ]
             return claims, fired
@@ -529,23 +541,54 @@ class Dispatcher:
                     _fail(item, exc)
 
     async def _record_batch(self, batch: list[_Outcome]) -> None:
+        ids = {item.claim.report.id for item in batch}
         stmt = select(
-            reports.c.id, reports.c.doc, reports.c.crm_claimed_by, reports.c.crm_request_id
-        ).where(reports.c.id.in_({item.claim.report.id for item in batch}))
+            reports.c.id,
+            reports.c.version,
+            reports.c.crm_claimed_by,
+            reports.c.crm_claimed_until,
+            reports.c.crm_request_id,
+        ).where(reports.c.id.in_(ids))
         if self.store.dialect == "postgresql":
             stmt = stmt.with_for_update()
 
         def record(conn: Connection) -> tuple[list[str], bool]:
             rows = {row.id: row for row in conn.execute(stmt).all()}
+            # The report as the claim saved it, unless someone changed it since (a new
+            # version: an admin's edit): then as the store holds it.
+            changed_since = [
+                row.id
+                for item in batch
+                if (row := rows.get(item.claim.report.id)) is not None
+                and row.version != item.claim.report.version
+            ]
+            docs = (
+                dict(
+                    conn.execute(
+                        select(reports.c.id, reports.c.doc).where(reports.c.id.in_(changed_since))
+                    ).all()
+                )
+                if changed_since
+                else {}
+            )
             results: list[str] = []
             changed: dict[str, tuple[Report, bool, dict[str, Any]]] = {}
             for item in batch:
                 report_id = item.claim.report.id
                 row = rows.get(report_id)
-                if row is None or row.crm_claimed_by != self.worker_id or report_id in changed:
+                if (
+                    row is None
+                    or row.crm_claimed_by != self.worker_id
+                    or row.crm_claimed_until != item.claim.claimed_until
+                    or report_id in changed
+                ):
                     results.append("lapsed")  # (a second outcome for one claim: the first won)
                     continue
-                new = item.change(Report.model_validate_json(row.doc))
+                doc = docs.get(report_id)
+                current = (
+                    Report.model_validate_json(doc) if doc is not None else _copy(item.claim.report)
+                )
+                new = item.change(current)
                 changed[report_id] = (
                     new,
                     item.visible,
@@ -597,6 +640,21 @@ async def refresh_outbox_gauges(runtime: Runtime, metrics: CrmMetrics) -> None:
 
 
 # --------------------------------------------------------------------------- state changes
+
+
+def _copy(report: Report, history: list[HistoryEntry] | None = None) -> Report:
+    """A report to change, apart from `report` (shared, or recorded again one outcome at a
+    time when the store refuses a batch): the parts the claim and the changes below touch
+    are new objects."""
+    return report.model_copy(
+        update={
+            "crm": report.crm.model_copy(),
+            "delivery": report.delivery.model_copy(),
+            "history": list(report.history) if history is None else history,
+        }
+    )
+
+
 # Each returns a function applied to the current report inside the settling transaction.
 
 

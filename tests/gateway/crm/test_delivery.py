@@ -427,3 +427,50 @@ async def _all_posted_to(crm: FakeOpen311, ids: list[str]) -> bool:
 
 async def _statuses(k: Any, ids: list[str], status: str) -> bool:
     return {(await report(k, rid)).status for rid in ids} == {status}
+
+
+async def test_an_outcome_is_recorded_without_reading_the_report_again(
+    make_kanal, db_url, monkeypatch
+):
+    async with FakeOpen311() as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint))
+        ids = await intake(k, 4)
+        parsed = 0
+        parse = Report.model_validate_json
+
+        def counted(*args: Any, **kwargs: Any) -> Report:
+            nonlocal parsed
+            parsed += 1
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(Report, "model_validate_json", counted)
+        dispatcher = Dispatcher(k.runtime)
+        await dispatcher.drain()
+        await dispatcher.close()
+        monkeypatch.setattr(Report, "model_validate_json", parse)
+        assert parsed <= 4  # the claims' (or none); the outcomes' own were 4 more
+        done = [await report(k, rid) for rid in ids]
+    assert {r.status for r in done} == {"posted"}
+    assert [h.status for h in done[0].history][-2:] == ["posting", "posted"]
+    assert done[0].crm.request_id == crm.record_for(ids[0]).service_request_id
+
+
+async def test_an_edit_made_while_the_report_is_posted_is_kept_with_the_outcome(make_kanal, db_url):
+    async with FakeOpen311(latency_s=0.3) as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint))
+        [rid] = await intake(k, 1)
+        dispatcher = Dispatcher(k.runtime)
+        draining = asyncio.create_task(dispatcher.drain())
+        await wait_for(lambda: _statuses(k, [rid], "posting"), timeout=3)
+
+        def edit(current: Report) -> Report:
+            current.history = []
+            current.title = "Jalan berlubang (diperiksa)"
+            return current
+
+        await k.store.update_report(rid, edit)
+        assert await draining == 1
+        await dispatcher.close()
+        done = await report(k, rid)
+    assert done.status == "posted" and done.title == "Jalan berlubang (diperiksa)"
+    assert done.crm.request_id == crm.record_for(rid).service_request_id
