@@ -25,10 +25,11 @@ In `hold` mode nothing is sent: ready reports wait in the store, and switching t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -60,6 +61,13 @@ CLAIMABLE = ("ready", "posting")
 BY = "crm"  # history entries written by the delivery machinery
 TOKEN_POLL_MIN_S = 1.0
 TOKEN_POLL_MAX_S = 300.0
+# Before a claim (a write) the dispatcher lets intake's pending commit go first, but waits
+# no longer than this: delivering is mostly waiting on HTTP, and a dispatcher that waited
+# for intake to fall idle got a turn at most once a second while webhooks kept arriving.
+CLAIM_YIELD_S = 0.02
+# Deliveries at once, in rounds of crm.concurrency: posting, or waiting for their outcome's
+# commit.
+MAX_INFLIGHT_ROUNDS = 4
 
 
 # --------------------------------------------------------------------------- metrics
@@ -113,6 +121,9 @@ class Claim:
     report: Report  # as saved by the claim (status posting)
     first_attempt_at: datetime
     action: Literal["post", "resolve"]
+    # crm_claimed_until as this claim wrote it: with crm_claimed_by, it tells the claim from
+    # a later one of the same worker (retries take no new version).
+    claimed_until: datetime
 
 
 @dataclass(frozen=True)
@@ -169,7 +180,12 @@ class Dispatcher:
         self.state = runtime.components.setdefault("crm:dispatcher", ComponentState())
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
+        # Claims whose exchange with the CRM has not ended (waiting for a slot or posting);
+        # deliveries past it only wait for their outcome's commit and hold no slot.
+        self._unsent: set[str] = set()  # report ids
+        self._sent_one = asyncio.Event()  # a claim's exchange ended, or a delivery
         self._outcomes: list[_Outcome] = []
+        self._more_due = False  # the last claim was full: more is likely due
         self._recorder: asyncio.Task[None] | None = None
         self._probe_in_flight = False
         self._gauges_at = 0.0
@@ -206,7 +222,6 @@ class Dispatcher:
         try:
             while True:
                 try:
-                    await self.store.yield_to_intake()
                     await self._refresh_gauges()
                     started = await self.step() if self.sending else 0
                     backoff = 1.0
@@ -238,11 +253,16 @@ class Dispatcher:
         """Claim due work for the free slots and start it. Returns how many reports were
         started (or 1 when a slot freed up)."""
         # Claims are taken in batches (one commit for many reports) and may run ahead of the
-        # semaphore by one round: up to 2 × concurrency claimed, at most concurrency posting.
-        if len(self._inflight) >= self.concurrency:
-            await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+        # semaphore by one round: up to 2 × concurrency not yet sent, at most concurrency
+        # posting. Deliveries waiting for their outcome's group commit do not count (while
+        # webhooks arrive that wait is longer than the exchange itself), up to a bound.
+        if len(self._unsent) >= self.concurrency or len(self._inflight) >= MAX_INFLIGHT_ROUNDS * (
+            self.concurrency
+        ):
+            self._sent_one.clear()
+            await self._sent_one.wait()
             return 1
-        free = 2 * self.concurrency - len(self._inflight)
+        free = 2 * self.concurrency - len(self._unsent)
         breaker = self.breaker.state
         self.metrics.breaker_open.set(0 if breaker is BreakerState.CLOSED else 1)
         if breaker is BreakerState.OPEN or (
@@ -251,17 +271,39 @@ class Dispatcher:
             self.state.state = "degraded"
             self.state.detail = f"CRM circuit breaker {breaker.value}"
             return 0
-        if not await self._any_due():
+        if not self._more_due and not await self._any_due():
             return 0
         probing = breaker is BreakerState.HALF_OPEN
-        claims = await self.claim(1 if probing else free)
+        await self.store.yield_to_intake(max_wait_s=CLAIM_YIELD_S)
+        limit = 1 if probing else free
+        claims = await self.claim(limit)
+        self._more_due = len(claims) == limit
         for claim in claims:
             if probing and self.breaker.allow():
                 self._probe_in_flight = True
+            self._unsent.add(claim.report.id)
             task = asyncio.create_task(self._deliver(claim, probe=probing))
             self._inflight.add(task)
-            task.add_done_callback(self._inflight.discard)
+            task.add_done_callback(self._delivery_ended)
         return len(claims)
+
+    def _delivery_ended(self, task: asyncio.Task[None]) -> None:
+        self._inflight.discard(task)
+        self._sent_one.set()
+
+    @contextlib.asynccontextmanager
+    async def _exchange(self, report_id: str) -> AsyncIterator[None]:
+        """One of the `crm.concurrency` slots, for one exchange with the CRM."""
+        try:
+            async with self.semaphore:
+                yield
+        finally:
+            self._sent(report_id)
+
+    def _sent(self, report_id: str) -> None:
+        if report_id in self._unsent:
+            self._unsent.discard(report_id)
+            self._sent_one.set()
 
     async def drain(self, timeout_s: float = 60.0) -> int:
         """Send everything due now, wait for those exchanges, return how many were tried."""
@@ -291,7 +333,7 @@ class Dispatcher:
     async def claim(self, limit: int) -> list[Claim]:
         now = self.store.clock()
         pick = (
-            select(reports.c.id, reports.c.doc, reports.c.crm_first_attempt_at)
+            select(reports.c.id, reports.c.version, reports.c.doc, reports.c.crm_first_attempt_at)
             .where(_claimable(now))
             .order_by(reports.c.received_at, reports.c.id)
             .limit(limit)
@@ -305,9 +347,15 @@ class Dispatcher:
             # one UPDATE executed for the whole batch (report and claim columns together).
             items: list[tuple[Report, bool, dict[str, Any]]] = []
             firsts: list[datetime] = []
+            until = now + self.claim_ttl
             actions: list[Literal["post", "resolve"]] = []
             for row in conn.execute(pick).all():
-                report = Report.model_validate_json(row.doc)
+                # A report this process's pipeline just wrote is taken from memory (the
+                # version tells it is what the store holds), else parsed.
+                recent = self.store.recent_report(row.id, row.version)
+                report = (
+                    Report.model_validate_json(row.doc) if recent is None else _copy(recent, [])
+                )
                 resolve = bool(report.crm.token and not report.crm.request_id)
                 # Taking a ready report is a change the API shows (status, history); taking
                 # one back for a retry is bookkeeping: no new version.
@@ -321,7 +369,7 @@ class Dispatcher:
                 first = row.crm_first_attempt_at or now
                 claim_columns = {
                     "crm_claimed_by": self.worker_id,
-                    "crm_claimed_until": now + self.claim_ttl,
+                    "crm_claimed_until": until,
                     "crm_first_attempt_at": first,
                 }
                 items.append((report, visible, claim_columns))
@@ -329,7 +377,7 @@ class Dispatcher:
                 actions.append("resolve" if resolve else "post")
             saved, fired = self.store.save_reports_sync(conn, items)
             claims = [
-                Claim(report, first, action)
+                Claim(report, first, action, until)
                 for report, first, action in zip(saved, firsts, actions, strict=True)
             ]
             return claims, fired
@@ -348,7 +396,7 @@ class Dispatcher:
                 await self._resolve(claim)
                 return
             try:
-                async with self.semaphore:
+                async with self._exchange(report.id):
                     started = time.perf_counter()
                     outcome = await self.destination.post(report, claim.first_attempt_at)
                     self.metrics.post_seconds.observe(time.perf_counter() - started)
@@ -371,6 +419,7 @@ class Dispatcher:
                 "report %s: delivery failed unexpectedly; its claim will lapse", report.id
             )
         finally:
+            self._sent(report.id)
             if probe:
                 self._probe_in_flight = False
 
@@ -418,7 +467,7 @@ class Dispatcher:
     async def _resolve(self, claim: Claim) -> None:
         token = claim.report.crm.token or ""
         try:
-            async with self.semaphore:
+            async with self._exchange(claim.report.id):
                 request_id = await self.destination.resolve(token)
         except CrmError as exc:
             if exc.retryable:
@@ -492,23 +541,54 @@ class Dispatcher:
                     _fail(item, exc)
 
     async def _record_batch(self, batch: list[_Outcome]) -> None:
+        ids = {item.claim.report.id for item in batch}
         stmt = select(
-            reports.c.id, reports.c.doc, reports.c.crm_claimed_by, reports.c.crm_request_id
-        ).where(reports.c.id.in_({item.claim.report.id for item in batch}))
+            reports.c.id,
+            reports.c.version,
+            reports.c.crm_claimed_by,
+            reports.c.crm_claimed_until,
+            reports.c.crm_request_id,
+        ).where(reports.c.id.in_(ids))
         if self.store.dialect == "postgresql":
             stmt = stmt.with_for_update()
 
         def record(conn: Connection) -> tuple[list[str], bool]:
             rows = {row.id: row for row in conn.execute(stmt).all()}
+            # The report as the claim saved it, unless someone changed it since (a new
+            # version: an admin's edit): then as the store holds it.
+            changed_since = [
+                row.id
+                for item in batch
+                if (row := rows.get(item.claim.report.id)) is not None
+                and row.version != item.claim.report.version
+            ]
+            docs = (
+                dict(
+                    conn.execute(
+                        select(reports.c.id, reports.c.doc).where(reports.c.id.in_(changed_since))
+                    ).all()
+                )
+                if changed_since
+                else {}
+            )
             results: list[str] = []
             changed: dict[str, tuple[Report, bool, dict[str, Any]]] = {}
             for item in batch:
                 report_id = item.claim.report.id
                 row = rows.get(report_id)
-                if row is None or row.crm_claimed_by != self.worker_id or report_id in changed:
+                if (
+                    row is None
+                    or row.crm_claimed_by != self.worker_id
+                    or row.crm_claimed_until != item.claim.claimed_until
+                    or report_id in changed
+                ):
                     results.append("lapsed")  # (a second outcome for one claim: the first won)
                     continue
-                new = item.change(Report.model_validate_json(row.doc))
+                doc = docs.get(report_id)
+                current = (
+                    Report.model_validate_json(doc) if doc is not None else _copy(item.claim.report)
+                )
+                new = item.change(current)
                 changed[report_id] = (
                     new,
                     item.visible,
@@ -560,6 +640,21 @@ async def refresh_outbox_gauges(runtime: Runtime, metrics: CrmMetrics) -> None:
 
 
 # --------------------------------------------------------------------------- state changes
+
+
+def _copy(report: Report, history: list[HistoryEntry] | None = None) -> Report:
+    """A report to change, apart from `report` (shared, or recorded again one outcome at a
+    time when the store refuses a batch): the parts the claim and the changes below touch
+    are new objects."""
+    return report.model_copy(
+        update={
+            "crm": report.crm.model_copy(),
+            "delivery": report.delivery.model_copy(),
+            "history": list(report.history) if history is None else history,
+        }
+    )
+
+
 # Each returns a function applied to the current report inside the settling transaction.
 
 

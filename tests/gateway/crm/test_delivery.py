@@ -373,3 +373,104 @@ async def test_outcomes_arriving_together_are_recorded_in_one_transaction(make_k
     # One claim for the eight, and their outcomes (answered within a few milliseconds of
     # each other) in far fewer transactions than one each.
     assert transactions <= 4, transactions
+
+
+async def test_delivery_goes_on_while_webhooks_keep_the_inbox_busy(make_kanal):
+    """The dispatcher waits for intake a few milliseconds per claim, not for intake to stop:
+    webhooks without pause once held it to one round a second."""
+    async with FakeOpen311() as crm:
+        k = await make_kanal(extra=crm_section(crm.endpoint, concurrency=2))
+        ids = await intake(k, 12)
+        k.store.writer().idle.clear()  # as while webhooks keep arriving
+        dispatcher = Dispatcher(k.runtime)
+        task = asyncio.create_task(dispatcher.run())
+        try:
+            started = time.monotonic()
+            while crm.unique_reports() != set(ids):
+                assert time.monotonic() - started < 3.0, "delivery waited for intake to stop"
+                await asyncio.sleep(0.05)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_claims_run_ahead_while_outcomes_wait_for_their_commit(make_kanal):
+    """A delivery whose exchange has ended holds no slot while its outcome waits for the
+    writer: new claims are taken and posted meanwhile."""
+    async with FakeOpen311() as crm:
+        k = await make_kanal(extra=crm_section(crm.endpoint, concurrency=2))
+        ids = await intake(k, 6)
+        dispatcher = Dispatcher(k.runtime)
+        release = asyncio.Event()
+        record_batch = dispatcher._record_batch
+
+        async def slow_commit(batch: Any) -> None:
+            await release.wait()
+            await record_batch(batch)
+
+        dispatcher._record_batch = slow_commit  # type: ignore[method-assign]
+        task = asyncio.create_task(dispatcher.run())
+        try:
+            # With every outcome held, all six are still posted (2 slots, 3 rounds).
+            await wait_for(lambda: _all_posted_to(crm, ids), timeout=3)
+            release.set()
+            await wait_for(lambda: _statuses(k, ids, "posted"), timeout=5)
+        finally:
+            release.set()
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _all_posted_to(crm: FakeOpen311, ids: list[str]) -> bool:
+    return crm.unique_reports() == set(ids)
+
+
+async def _statuses(k: Any, ids: list[str], status: str) -> bool:
+    return {(await report(k, rid)).status for rid in ids} == {status}
+
+
+async def test_an_outcome_is_recorded_without_reading_the_report_again(
+    make_kanal, db_url, monkeypatch
+):
+    async with FakeOpen311() as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint))
+        ids = await intake(k, 4)
+        parsed = 0
+        parse = Report.model_validate_json
+
+        def counted(*args: Any, **kwargs: Any) -> Report:
+            nonlocal parsed
+            parsed += 1
+            return parse(*args, **kwargs)
+
+        monkeypatch.setattr(Report, "model_validate_json", counted)
+        dispatcher = Dispatcher(k.runtime)
+        await dispatcher.drain()
+        await dispatcher.close()
+        monkeypatch.setattr(Report, "model_validate_json", parse)
+        assert parsed <= 4  # the claims' (or none); the outcomes' own were 4 more
+        done = [await report(k, rid) for rid in ids]
+    assert {r.status for r in done} == {"posted"}
+    assert [h.status for h in done[0].history][-2:] == ["posting", "posted"]
+    assert done[0].crm.request_id == crm.record_for(ids[0]).service_request_id
+
+
+async def test_an_edit_made_while_the_report_is_posted_is_kept_with_the_outcome(make_kanal, db_url):
+    async with FakeOpen311(latency_s=0.3) as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint))
+        [rid] = await intake(k, 1)
+        dispatcher = Dispatcher(k.runtime)
+        draining = asyncio.create_task(dispatcher.drain())
+        await wait_for(lambda: _statuses(k, [rid], "posting"), timeout=3)
+
+        def edit(current: Report) -> Report:
+            current.history = []
+            current.title = "Jalan berlubang (diperiksa)"
+            return current
+
+        await k.store.update_report(rid, edit)
+        assert await draining == 1
+        await dispatcher.close()
+        done = await report(k, rid)
+    assert done.status == "posted" and done.title == "Jalan berlubang (diperiksa)"
+    assert done.crm.request_id == crm.record_for(rid).service_request_id

@@ -4,6 +4,8 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,3 +73,23 @@ async def test_messages_claimed_ahead_lapse_like_any_claim_when_their_worker_die
     other.worker_id = "another-replica"
     assert await other.drain() == 4  # the lapsed claims are taken over
     assert await k.store.count_raw("done") == 8
+
+
+async def test_a_backlog_is_normalized_while_webhooks_keep_the_inbox_busy(make_kanal: Any):
+    """Intake never falling idle (webhooks without pause) delays each round of the pipeline
+    by a few milliseconds, not by the second it once waited for the inbox to go quiet."""
+    k = await make_kanal()
+    await k.store.insert_raw_batch([sms(n) for n in range(12)])
+    pipeline = make_pipeline(k.runtime)
+    pipeline.batch_size = 2
+    k.store.writer().idle.clear()  # as while webhooks keep arriving
+    k.store.writer().last_active = time.monotonic() + 60
+    task = asyncio.create_task(pipeline.run())
+    try:
+        started = time.monotonic()
+        while await k.store.count_raw("done") < 12:
+            assert time.monotonic() - started < 3.0, "the pipeline waited for intake to stop"
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
