@@ -32,7 +32,7 @@ from normalizers.geo import AreaIndex
 from normalizers.report import DuplicateSuggestion, Report
 
 log = logging.getLogger("kanal.pipeline")
-SETTLE_CHUNK_UNDER_INTAKE = 16  # reports per settling transaction while webhooks arrive
+SETTLE_CHUNK_UNDER_INTAKE = 8  # reports per settling transaction while webhooks arrive
 # (they wait for the write lock); with no intake a claimed batch settles in one transaction
 # Longest wait for intake to fall idle before a round: webhooks arriving without pause kept
 # it busy for the whole 1 s bound, and a round of 64 then ran once a second. 20 ms cost
@@ -329,6 +329,7 @@ class Pipeline:
                 else max(len(out.created) - start, 1)
             )
             last = start + size >= len(out.created)
+            settle_started = time.perf_counter()
             claimed = await self.store.settle_raw(
                 self.worker_id,
                 created=out.created[start : start + size],
@@ -339,6 +340,7 @@ class Pipeline:
                 group_keys=out.group_keys,
                 claim_next=(self.batch_size, self.claim_ttl_s) if last and claim_ahead else None,
             )
+            await self.store.yield_writer(time.perf_counter() - settle_started)
             if last:
                 self._claimed_ahead = claimed
                 return

@@ -41,6 +41,7 @@ from normalizers.report import Report
 
 # The event loop's share background work (pipeline, notifier) takes while intake is busy.
 BACKGROUND_SHARE = 0.3
+WRITER_QUEUE_TO_YIELD = 2  # webhooks queued for the writer that make background work rest
 
 
 def _new_tickets(
@@ -218,6 +219,14 @@ class InboxStore(ReportStore):
         return writer is not None and (
             writer.busy or time.monotonic() - writer.last_active < within_s
         )
+
+    async def yield_writer(self, held_s: float) -> None:
+        """Background work calls this after a write transaction that held SQLite's one
+        writer `held_s` seconds: when webhooks queued up behind it meanwhile, it rests as
+        long again, so a burst of webhooks gets at least half of the writer."""
+        writer = self._writer
+        if writer is not None and writer.waiting >= WRITER_QUEUE_TO_YIELD:
+            await asyncio.sleep(min(held_s, 0.1))
 
     async def pace_background(self, spent_s: float) -> None:
         """Background work calls this after a slice that held the event loop `spent_s`
@@ -629,7 +638,7 @@ class InboxWriter:
         self,
         store: InboxStore,
         max_batch: int = 512,
-        linger_s: float = 0.008,
+        linger_s: float = 0.003,
         linger_requests: int = 4,
     ):
         self.store = store
@@ -650,6 +659,11 @@ class InboxWriter:
     @property
     def busy(self) -> bool:
         return self._in_flight > 0 or not self._queue.empty()
+
+    @property
+    def waiting(self) -> int:
+        """Requests queued behind the one being committed: intake waits for the writer."""
+        return self._queue.qsize()
 
     async def submit(self, rows: list[NewRaw]) -> list[StoredRaw]:
         if not rows:
