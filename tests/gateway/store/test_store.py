@@ -329,3 +329,26 @@ async def test_requests_coming_steadily_share_a_commit_and_a_lone_one_does_not_w
     await asyncio.gather(*(one_every_2_ms(i) for i in range(12)))
     assert sum(commits) == 12
     assert len(commits) <= 4, commits
+
+
+async def test_background_work_rests_after_holding_the_writer_only_while_webhooks_queue(
+    store, monkeypatch
+):
+    writer = store.writer()
+    rests: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def sleep(seconds: float) -> None:
+        rests.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)
+    await store.yield_writer(0.03)  # nothing waits for the writer: no rest
+    assert rests == []
+    for i in range(2):
+        writer._queue.put_nowait(([raw(f"q{i}")], asyncio.get_running_loop().create_future()))
+    await store.yield_writer(0.03)  # two webhooks queued behind it: as long again
+    await store.yield_writer(5.0)  # never long
+    assert rests == [0.03, 0.1]
+    while not writer._queue.empty():
+        writer._queue.get_nowait()[1].cancel()
