@@ -46,14 +46,19 @@ class BenchOpen311(FakeOpen311):
         )
 
 
+async def until_stopped() -> None:
+    """Returns on SIGTERM or SIGINT: a fake's process serves until the benchmark stops it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
 async def serve(latency_s: float) -> None:
     async with BenchOpen311(API_KEY, latency_s=latency_s, service_notice=None) as crm:
         print(crm.endpoint, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
 
 
 def main() -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 import time
 from datetime import UTC, datetime
@@ -26,6 +25,7 @@ from aiohttp import web
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.e2e_crm import until_stopped  # noqa: E402
 from tests.fakes.whatsapp_api import FakeWhatsAppGraph  # noqa: E402
 
 
@@ -73,11 +73,7 @@ class BenchGraph(FakeWhatsAppGraph):
 async def serve(token: str, number: str) -> None:
     async with BenchGraph(token, {number}) as graph:
         print(graph.graph_url, flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
+        await until_stopped()
 
 
 def main() -> None:
