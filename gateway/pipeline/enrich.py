@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.base.runtime import Runtime
 from normalizers.category import Taxonomy
 from normalizers.geo import AreaIndex, AreaMatch
 from normalizers.phone import normalize_phone
@@ -321,6 +322,22 @@ def apply_patch(
 
 
 # --- submit, reject, reopen ------------------------------------------------------------------
+
+
+def apply_patch_of(
+    runtime: Runtime, report: Report, patch: EnrichmentPatch, *, by: str, scope: str, now: datetime
+) -> Report:
+    """`apply_patch` with this deployment's areas, taxonomy and offices."""
+    return apply_patch(
+        report,
+        patch,
+        by=by,
+        scope=scope,
+        now=now,
+        areas=runtime.areas,
+        taxonomy=runtime.taxonomy,
+        offices=runtime.settings.office_names(),
+    )
 
 
 def missing_for_submit(report: Report) -> list[str]:

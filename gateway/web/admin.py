@@ -393,7 +393,6 @@ class AdminPages:
                 request, f"/admin?{back}", f"Laporan {before.ticket}: lokasi saran tidak valid."
             )
         keep_owner = enrich.owner_set_by_admin(before.history)
-        offices = self.runtime.settings.office_names()
         now = self.store.clock()
 
         def accept_and_submit(current: Report) -> Report:
@@ -401,15 +400,8 @@ class AdminPages:
                 raise enrich.EnrichError(404, "not_found", "no such report")
             entries: list[HistoryEntry] = []
             if patch is not None and "location" in enrich.missing_for_submit(current):
-                current = enrich.apply_patch(
-                    current,
-                    patch,
-                    by=person.name,
-                    scope=person.scope,
-                    now=now,
-                    areas=self.runtime.areas,
-                    taxonomy=self.runtime.taxonomy,
-                    offices=offices,
+                current = enrich.apply_patch_of(
+                    self.runtime, current, patch, by=person.name, scope=person.scope, now=now
                 )
                 entries = list(current.history)
             submitted = enrich.submit(current, by=person.name, now=now, keep_owner=keep_owner)
@@ -767,18 +759,10 @@ class AdminPages:
             return (lambda r, by, now: enrich.reject(r, body, by=by, now=now)), None, "rejected"
         if name in ("enrich", "accept"):
             patch = self._patch_from(form)
-            offices = self.runtime.settings.office_names()
 
             def apply(report: Report, by: str, now: datetime) -> Report:
-                return enrich.apply_patch(
-                    report,
-                    patch,
-                    by=by,
-                    scope=person.scope,
-                    now=now,
-                    areas=self.runtime.areas,
-                    taxonomy=self.runtime.taxonomy,
-                    offices=offices,
+                return enrich.apply_patch_of(
+                    self.runtime, report, patch, by=by, scope=person.scope, now=now
                 )
 
             return apply, version, "saved"

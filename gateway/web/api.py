@@ -280,18 +280,10 @@ class AdminApi:
         self._writer(request)
         expected = _if_match(request)
         patch = await _body(request, enrich.EnrichmentPatch)
-        offices = self.runtime.settings.office_names()
 
         def change(report: Report, principal: Principal, now: datetime) -> Report:
-            return enrich.apply_patch(
-                report,
-                patch,
-                by=principal.name,
-                scope=principal.scope,
-                now=now,
-                areas=self.runtime.areas,
-                taxonomy=self.runtime.taxonomy,
-                offices=offices,
+            return enrich.apply_patch_of(
+                self.runtime, report, patch, by=principal.name, scope=principal.scope, now=now
             )
 
         return await self._write(request, "patch", change, expected_version=expected)
