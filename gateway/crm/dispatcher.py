@@ -375,7 +375,7 @@ class Dispatcher:
                 items.append((report, visible, claim_columns))
                 firsts.append(first)
                 actions.append("resolve" if resolve else "post")
-            saved, fired = self.store.save_reports_sync(conn, items)
+            saved, fired = self.store.save_reports_sync(conn, items, delivery_only=True)
             claims = [
                 Claim(report, first, action, until)
                 for report, first, action in zip(saved, firsts, actions, strict=True)
@@ -599,7 +599,9 @@ class Dispatcher:
                     },
                 )
                 results.append("recorded")
-            _, fired = self.store.save_reports_sync(conn, list(changed.values()))
+            _, fired = self.store.save_reports_sync(
+                conn, list(changed.values()), delivery_only=True
+            )
             return results, fired
 
         results, fired = await self.store.run_write(record)

@@ -145,6 +145,19 @@ class ReportStore(StoreEngine):
             "doc": report.model_dump_json(exclude={"history"}),
         }
 
+    @staticmethod
+    def _delivery_columns(report: Report) -> dict[str, Any]:
+        """The columns a delivery step can change (status, version, attempts, next attempt,
+        and the document): an UPDATE that sets only these leaves the indexes on the
+        others (ticket, kelurahan, channel, reporter, received, attention) untouched."""
+        return {
+            "status": report.status,
+            "version": report.version,
+            "attempts": report.delivery.attempts,
+            "next_attempt_at": report.delivery.next_attempt_at,
+            "doc": report.model_dump_json(exclude={"history"}),
+        }
+
     async def insert_report(
         self, conn: AsyncConnection, report: Report, raw_message_id: str, group_key: str | None
     ) -> None:
@@ -231,18 +244,25 @@ class ReportStore(StoreEngine):
         return True, self._run_hooks(conn, [report])
 
     def save_reports_sync(
-        self, conn: Connection, items: Sequence[tuple[Report, bool, Mapping[str, Any]]]
+        self,
+        conn: Connection,
+        items: Sequence[tuple[Report, bool, Mapping[str, Any]]],
+        *,
+        delivery_only: bool = False,
     ) -> tuple[list[Report], bool]:
         """Write several changed reports in a few statements (one UPDATE executed for all,
         one INSERT of their new history entries): (report, bump, other columns) each, the
         same other columns for every item. The caller holds the rows (PostgreSQL: read FOR
         UPDATE in this transaction; SQLite: the one writer), so no version check. `bump`
         is False for bookkeeping the API does not treat as a change (a retry's attempt
-        count and next attempt). Returns the reports as stored (without history) and
-        whether a report hook queued work (then call hook_work_done())."""
+        count and next attempt). `delivery_only`: the items changed nothing but what
+        `_delivery_columns` writes (status, delivery, crm, history), so only those columns
+        are set. Returns the reports as stored (without history) and whether a report
+        hook queued work (then call hook_work_done())."""
         if not items:
             return [], False
         now = self.clock()
+        columns = self._delivery_columns if delivery_only else self._columns
         saved: list[Report] = []
         params: list[dict[str, Any]] = []
         entries: list[tuple[str, HistoryEntry]] = []
@@ -253,9 +273,7 @@ class ReportStore(StoreEngine):
                 for_update["version"] = report.version + 1
             stored = report.model_copy(update=for_update)
             saved.append(stored)
-            params.append(
-                {"report_id": stored.id, "updated_at": now, **self._columns(stored), **extra}
-            )
+            params.append({"report_id": stored.id, "updated_at": now, **columns(stored), **extra})
         conn.execute(_UPDATE_REPORT, params)
         _insert_history(conn, entries)
         for (report, _, _), stored in zip(items, saved, strict=True):

@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from sqlalchemy import select
 
 from gateway.crm.destinations import build_request
 from gateway.crm.dispatcher import Dispatcher
+from gateway.store.reports import ReportStore
+from gateway.store.schema import reports
 from normalizers.report import Attachment, Report
 from tests.conftest import wait_for
 from tests.fakes.open311 import FakeOpen311
@@ -474,3 +477,48 @@ async def test_an_edit_made_while_the_report_is_posted_is_kept_with_the_outcome(
         done = await report(k, rid)
     assert done.status == "posted" and done.title == "Jalan berlubang (diperiksa)"
     assert done.crm.request_id == crm.record_for(rid).service_request_id
+
+
+async def test_every_column_still_agrees_with_the_report_after_each_kind_of_outcome(
+    make_kanal, db_url
+):
+    """A delivery step writes only the columns it can change; every other column (ticket,
+    kelurahan, search text, reporter, attention…) must still say what the report says,
+    whatever the outcome: posted, retried, refused, resolved from a token, edited midway."""
+    async with FakeOpen311(token_mode=True, token_polls=1) as crm:
+        k = await make_kanal(db_url=db_url, extra=crm_section(crm.endpoint, retry_max_delay_s=60))
+        ids = await intake(k, 4)
+        crm.rate_limit_next(1, retry_after=30)  # one waits for a retry
+        dispatcher = Dispatcher(k.runtime)
+        await dispatcher.drain()
+        crm.reject_field("email", "email domain not accepted")
+        more = await intake(k, 1, start=10)  # refused
+
+        def edit(current: Report) -> Report:
+            current.history = []
+            current.title = "Jalan berlubang (diperiksa)"
+            return current
+
+        await k.store.update_report(ids[0], edit)
+        await wait_for(lambda: _all_settled(k, ids + more, dispatcher), timeout=15)
+        await dispatcher.close()
+        statuses = {(await report(k, rid)).status for rid in ids + more}
+        assert {"posted", "posting", "failed"} <= statuses
+        async with k.store.read() as conn:
+            rows = (await conn.execute(select(reports))).mappings().all()
+    assert len(rows) == 5
+    for row in rows:
+        stored = Report.model_validate_json(row["doc"])
+        expected = ReportStore._columns(stored)
+        for name, value in expected.items():
+            if name != "doc":
+                assert row[name] == value, (row["id"], name)
+
+
+async def _all_settled(k: Any, ids: list[str], dispatcher: Dispatcher) -> bool:
+    await dispatcher.step()
+    done = [await report(k, rid) for rid in ids]
+    return all(
+        r.status in ("posted", "failed") or (r.status == "posting" and r.delivery.last_error)
+        for r in done
+    )
