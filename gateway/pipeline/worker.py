@@ -38,6 +38,9 @@ SETTLE_CHUNK_UNDER_INTAKE = 8  # reports per settling transaction while webhooks
 # it busy for the whole 1 s bound, and a round of 64 then ran once a second. 20 ms cost
 # intake's peak a quarter (bench_webhooks); 0.1 s still lets 500 reports/s through.
 INTAKE_YIELD_S = 0.1
+# While intake surges (its peak: senders keep many requests waiting for each commit), the
+# wait is as long as it was before 0.1 s: a burst is acknowledged first, then normalized.
+SURGE_YIELD_S = 1.0
 SLICE_S = 0.002  # longest stretch of normalizing between two turns of the event loop
 MAX_ATTEMPTS = 5  # claims of one raw message before it is marked failed
 
@@ -178,6 +181,7 @@ class Pipeline:
         time."""
         if coalesce:
             await asyncio.sleep(self.coalesce_s)
+        await self.store.wait_out_surge(SURGE_YIELD_S)
         await self.store.yield_to_intake(max_wait_s=INTAKE_YIELD_S)
 
     async def drain(self, rounds: int = 1000) -> int:

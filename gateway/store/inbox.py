@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import sqlite3
 import time
 from collections import Counter
@@ -42,6 +43,12 @@ from normalizers.report import Report
 # The event loop's share background work (pipeline, notifier) takes while intake is busy.
 BACKGROUND_SHARE = 0.3
 WRITER_QUEUE_TO_YIELD = 2  # webhooks queued for the writer that make background work rest
+# A surge: group commits hold SURGE_REQUESTS requests or more on average (a moving average
+# over about the last 10): senders keep many requests waiting, intake is at its peak, not
+# merely busy (at a steady few hundred a second a commit holds 2 to 4; one long transaction
+# of background work queues requests for one commit, which moves the average little).
+SURGE_REQUESTS = 12.0
+SURGE_WEIGHT = 0.1  # of the latest commit in the moving average
 
 
 def _new_tickets(
@@ -219,6 +226,22 @@ class InboxStore(ReportStore):
         return writer is not None and (
             writer.busy or time.monotonic() - writer.last_active < within_s
         )
+
+    def intake_surging(self) -> bool:
+        """Intake is at its peak (InboxWriter.surging): background work that can wait should
+        leave it the machine."""
+        return self._writer is not None and self._writer.surging
+
+    async def wait_out_surge(self, max_wait_s: float) -> None:
+        """While intake surges, wait for the surge to pass, at most `max_wait_s`: a burst is
+        acknowledged first, and background work still gets a turn every `max_wait_s`."""
+        # Polled: a surge ends by time (requests stop coming) or by smaller commits, no
+        # event marks it.
+        step = 0.02
+        for _ in range(math.ceil(max_wait_s / step)):
+            if not self.intake_surging():
+                return
+            await asyncio.sleep(step)
 
     async def yield_writer(self, held_s: float) -> None:
         """Background work calls this after a write transaction that held SQLite's one
@@ -653,12 +676,22 @@ class InboxWriter:
         self._enough: asyncio.Future[None] | None = None  # set once linger_requests wait
         self._previous_submit = 0.0  # time.monotonic() of the submit before the last one
         self.last_active = 0.0  # time.monotonic() of the last submit
+        self._requests_per_commit = 1.0  # moving average
         self.idle = asyncio.Event()  # set while nothing waits to be stored
         self.idle.set()
 
     @property
     def busy(self) -> bool:
         return self._in_flight > 0 or not self._queue.empty()
+
+    @property
+    def surging(self) -> bool:
+        """Commits hold SURGE_REQUESTS requests or more on average, and requests still
+        come (the last less than 0.25 s ago)."""
+        return (
+            self._requests_per_commit >= SURGE_REQUESTS
+            and time.monotonic() - self.last_active < 0.25
+        )
 
     @property
     def waiting(self) -> int:
@@ -700,6 +733,7 @@ class InboxWriter:
                 await self._linger()
                 count = self._take(batch)
                 self._in_flight = count
+                self._requests_per_commit += SURGE_WEIGHT * (len(batch) - self._requests_per_commit)
                 await self._commit(batch)
             except asyncio.CancelledError:
                 for _, future in batch:

@@ -352,3 +352,46 @@ async def test_background_work_rests_after_holding_the_writer_only_while_webhook
     assert rests == [0.03, 0.1]
     while not writer._queue.empty():
         writer._queue.get_nowait()[1].cancel()
+
+
+async def test_intake_surges_only_while_many_requests_wait_for_each_commit(store, monkeypatch):
+    """A peak (senders keep many requests waiting for every commit) is a surge; a steady few
+    hundred a second (a few per commit) is not, nor one large commit after background work
+    held the writer; a surge ends when requests stop coming."""
+    writer = store.writer()
+    slow = asyncio.Event()
+
+    async def held(rows):  # type: ignore[no-untyped-def]
+        await slow.wait()  # requests gather while a commit runs, as at a peak
+        return [StoredRaw(r.id, "KNL-TEST-0000", True) for r in rows]
+
+    monkeypatch.setattr(store, "insert_raw_batch", held)
+    writer.linger_s = 0
+
+    async def commits_of(size: int, count: int) -> None:
+        for c in range(count):
+            slow.clear()
+            first = asyncio.ensure_future(writer.submit([raw(f"first{size}-{c}")]))
+            await asyncio.sleep(0)
+            rest = [
+                asyncio.ensure_future(writer.submit([raw(f"r{size}-{c}-{i}")]))
+                for i in range(size - 1)
+            ]
+            await asyncio.sleep(0)
+            slow.set()
+            await asyncio.gather(first, *rest)
+
+    await commits_of(3, 40)  # steady: 3 per commit (the first alone, then 2)
+    assert not writer.surging
+    await commits_of(40, 1)  # one long hold of the writer: one large commit
+    assert not writer.surging
+    await commits_of(30, 25)  # a peak
+    assert writer.surging and store.intake_surging()
+    waited = asyncio.get_running_loop().time()
+    await store.wait_out_surge(0.2)  # background work waits, bounded
+    assert asyncio.get_running_loop().time() - waited >= 0.2
+    await asyncio.sleep(0.3)  # requests stopped coming
+    assert not writer.surging
+    waited = asyncio.get_running_loop().time()
+    await store.wait_out_surge(5.0)
+    assert asyncio.get_running_loop().time() - waited < 0.1
