@@ -1028,11 +1028,15 @@ async def backlog_capacity(sc: Scenario, n: int, rate: float, connections: int) 
     return n / (last - released)
 
 
-async def non_geo_rate(sc: Scenario, n: int, rate: float, connections: int) -> StageResult:
+async def non_geo_rate(
+    sc: Scenario, n: int, rate: float, connections: int, profile: Profiler | None = None
+) -> StageResult:
     """`n` JAKI webhooks without a location stored with the pipeline held, then the pipeline
     released: reports/s normalized by one process, and its CPU per report."""
     sc.start(held=STAGES)
     await intake(sc, n, rate, connections, geo=False)
+    if profile is not None:
+        profile.start(sc.replicas[0].pid, f"{sc.backend}-non-geo")
     cpu0, t0 = sc.cpu(), time.monotonic()
     sc.replicas[0].release_next()
 
@@ -1041,7 +1045,10 @@ async def non_geo_rate(sc: Scenario, n: int, rate: float, connections: int) -> S
         return c.raw_waiting == 0 and c.reports >= n
 
     await wait_until("non-geo normalization", normalized, timeout=max(60.0, n / 20), interval=0.05)
-    return StageResult("non-geo backlog normalized", time.monotonic() - t0, sc.cpu() - cpu0, n)
+    result = StageResult("non-geo backlog normalized", time.monotonic() - t0, sc.cpu() - cpu0, n)
+    if profile is not None:
+        profile.finish()
+    return result
 
 
 # --------------------------------------------------------------------------- profile
@@ -1330,7 +1337,11 @@ async def main_async(args: argparse.Namespace) -> int:
             splits[-1].capacity = capacities[(backend, 1)]
             if args.non_geo_reports:
                 job = functools.partial(
-                    non_geo_rate, n=args.non_geo_reports, rate=fastest, connections=args.connections
+                    non_geo_rate,
+                    n=args.non_geo_reports,
+                    rate=fastest,
+                    connections=args.connections,
+                    profile=profiler if profiler is not None and profiler.py_spy else None,
                 )
                 non_geo[backend] = await run(backend, 1, job)
 

@@ -414,17 +414,39 @@ class Gazetteer:
     # start is none of these names nothing, and the lookups skip it.
     phrase_starts: frozenset[str] = frozenset()
     name_starts: frozenset[str] = frozenset()
-    # The compact names by first letter, in the compact tables' order: a misspelt name is
-    # compared only with the names that start like it.
-    kelurahan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
-    kecamatan_initials: dict[str, list[tuple[str, list[str]]]] = field(default_factory=dict)
+    # Misspelt names: the closest compact name, compared only with those that start alike.
+    kelurahan_spellings: Spellings = field(default_factory=lambda: Spellings({}))
+    kecamatan_spellings: Spellings = field(default_factory=lambda: Spellings({}))
 
 
-def _by_initial(compact: dict[str, list[str]]) -> dict[str, list[tuple[str, list[str]]]]:
-    found: dict[str, list[tuple[str, list[str]]]] = {}
-    for name, codes in compact.items():
-        found.setdefault(name[0], []).append((name, codes))
-    return found
+class Spellings:
+    """The compact names of one table by first letter (in the table's order), and the
+    closest of them to a misspelt key, remembered: the same misspellings come back
+    ("jatinegra", "kebon jruk"), and each costs a comparison with every name of its
+    letter."""
+
+    def __init__(self, compact: dict[str, list[str]]):
+        self.by_initial: dict[str, list[tuple[str, list[str]]]] = {}
+        for name, codes in compact.items():
+            self.by_initial.setdefault(name[0], []).append((name, codes))
+        self.closest = functools.lru_cache(maxsize=8192)(self._closest)
+
+    def _closest(self, key: str) -> tuple[float, list[str]] | None:
+        """(ratio, codes) of the first name of similar length (±2 letters) with the highest
+        difflib ratio, if it is 0.85 or more."""
+        best: tuple[float, list[str]] | None = None
+        for name, codes in self.by_initial.get(key[0], ()):
+            if abs(len(name) - len(key)) > 2:
+                continue
+            matcher = difflib.SequenceMatcher(None, key, name)
+            # quick_ratio bounds ratio from above: a name it rules out could not win.
+            bound = matcher.quick_ratio()
+            if bound < 0.85 or (best is not None and bound <= best[0]):
+                continue
+            ratio = matcher.ratio()
+            if ratio >= 0.85 and (best is None or ratio > best[0]):
+                best = (ratio, codes)
+        return best
 
 
 def _word_starts(*tables: Iterable[str]) -> frozenset[str]:
@@ -523,8 +545,8 @@ def gazetteer_for(index: AreaIndex, directory: Path | None = None) -> Gazetteer:
         respelled,
         _word_starts(landmarks, kota),
         _word_starts(kelurahan, kecamatan, respelled),
-        _by_initial(kelurahan_compact),
-        _by_initial(kecamatan_compact),
+        Spellings(kelurahan_compact),
+        Spellings(kecamatan_compact),
     )
 
 
@@ -652,7 +674,7 @@ def _close_match(
     words: list[_Token],
     table: dict[str, list[str]],
     compact: dict[str, list[str]],
-    initials: dict[str, list[tuple[str, list[str]]]],
+    spellings: Spellings,
 ) -> tuple[int, list[str], bool] | None:
     """Longest run of words after a marker naming an area: (length, codes, exact)."""
     for n in range(min(MAX_NAME_WORDS, len(words)), 0, -1):
@@ -660,23 +682,22 @@ def _close_match(
         codes = table.get(key) or compact.get(key.replace(" ", ""))
         if codes:
             return n, codes, True
-    # Typos ("jatinegra", "kebon jruk"): a close compact spelling of similar length.
+    # Typos ("jatinegra", "kebon jruk"): a close compact spelling of similar length; the
+    # closest of all, the longer run of words on a tie. No area's name holds a number: a
+    # run of words ends before one ("… sudah 12 hari" is no misspelt "sudah12hari").
     best: tuple[float, int, list[str]] | None = None
-    for n in range(min(3, len(words)), 0, -1):
+    longest = min(3, len(words))
+    for i in range(longest):
+        if words[i].text.isdigit():
+            longest = i
+            break
+    for n in range(longest, 0, -1):
         key = "".join(w.text for w in words[:n])
         if len(key) < 5:
             continue
-        for name, codes in initials.get(key[0], ()):
-            if abs(len(name) - len(key)) > 2:
-                continue
-            matcher = difflib.SequenceMatcher(None, key, name)
-            # quick_ratio bounds ratio from above: a name it rules out could not win.
-            bound = matcher.quick_ratio()
-            if bound < 0.85 or (best is not None and bound <= best[0]):
-                continue
-            ratio = matcher.ratio()
-            if ratio >= 0.85 and (best is None or ratio > best[0]):
-                best = (ratio, n, codes)
+        found = spellings.closest(key)
+        if found is not None and (best is None or found[0] > best[0]):
+            best = (found[0], n, found[1])
     if best is not None:
         return best[1], best[2], False
     return None
@@ -792,7 +813,7 @@ def _find_mentions(
                 tokens[first : first + MAX_NAME_WORDS],
                 gaz.kelurahan if is_kel else gaz.kecamatan,
                 gaz.kelurahan_compact if is_kel else gaz.kecamatan_compact,
-                gaz.kelurahan_initials if is_kel else gaz.kecamatan_initials,
+                gaz.kelurahan_spellings if is_kel else gaz.kecamatan_spellings,
             )
             gap = False
             if found is None and marker == "kelurahan":

@@ -45,6 +45,13 @@ def test_a_misspelt_kelurahan_is_found_but_needs_corroboration_to_be_confident(i
     assert top("kel. kebon jruk jakbar, jalan rusak", index).confidence >= 0.8
 
 
+@pytest.mark.parametrize("text", ["kel. kebon jruk 12, jalan rusak", "kel kebon jruk 3 4 hari"])
+def test_a_number_after_a_misspelt_name_ends_it_and_the_answer_is_the_same_every_time(index, text):
+    found = [top(text, index) for _ in range(3)]  # the closest spelling is remembered
+    assert {f.kelurahan.code for f in found} == {"31.73.05.1001"}
+    assert len({f.confidence for f in found}) == 1
+
+
 def test_evidence_is_the_span_of_the_citizens_own_words(index):
     suggestion = top("Banjir di Kel. Jatinegara, Kec. Cakung", index)
     assert "Kel. Jatinegara" in suggestion.evidence
