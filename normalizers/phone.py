@@ -44,9 +44,11 @@ def normalize_phone(raw: str | None, region: str = "ID") -> PhoneResult:
         number = phonenumbers.parse(candidate, region)
     except phonenumbers.NumberParseException:
         return PhoneResult(None, "invalid")
-    if not phonenumbers.is_valid_number(number):
-        return PhoneResult(None, "invalid")
+    # A number is valid exactly when libphonenumber gives it a type (is_valid_number
+    # computes the same type and compares it with UNKNOWN): the type once, not twice.
     kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN:
+        return PhoneResult(None, "invalid")
     label = {
         phonenumbers.PhoneNumberType.MOBILE: "mobile",
         phonenumbers.PhoneNumberType.FIXED_LINE: "fixed_line",
