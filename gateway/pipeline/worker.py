@@ -21,7 +21,7 @@ from gateway.base.metrics import Metrics
 from gateway.base.runtime import Runtime
 from gateway.pipeline import media as media_fetch
 from gateway.pipeline.chatter import greets, record_delivery, welcome
-from gateway.pipeline.conversations import Conversations
+from gateway.pipeline.conversations import Conversations, conversation_key
 from gateway.pipeline.learning import ActiveModels, active_models
 from gateway.pipeline.mail_threads import thread_follow_up, threads_by_email
 from gateway.store import ClaimLost, Store, StoreUnavailable
@@ -109,6 +109,9 @@ class Pipeline:
         store.on_new_raw.append(self._wake.set)
         # Raw messages claimed by the transaction that settled the previous batch.
         self._claimed_ahead: list[dict[str, Any]] = []
+        # A batch settling (its transaction in the store's thread) while the next one is
+        # normalized; it returns the rows it claimed ahead.
+        self._settling: asyncio.Task[list[dict[str, Any]]] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -150,6 +153,17 @@ class Pipeline:
 
     async def run(self) -> None:
         """Work until cancelled; sleeps on an event (same process) or a short poll (others)."""
+        try:
+            await self._run()
+        finally:
+            if self._settling is not None:
+                # Cancelled: the batch's transaction commits or not; its claims lapse if not.
+                self._settling.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._settling
+                self._settling = None
+
+    async def _run(self) -> None:
         backoff = 1.0
         behind = False  # the last round took a full batch: more is waiting
         while True:
@@ -199,6 +213,9 @@ class Pipeline:
 
     async def process_once(self) -> int:
         claimed, self._claimed_ahead = self._claimed_ahead, []
+        if not claimed and self._settling is not None:
+            await self._settled()  # it may have claimed the next batch
+            claimed, self._claimed_ahead = self._claimed_ahead, []
         if not claimed:
             claimed = await self.store.claim_raw(self.worker_id, self.batch_size, self.claim_ttl_s)
         if not claimed:
@@ -212,6 +229,12 @@ class Pipeline:
             if r["attempts"] > MAX_ATTEMPTS
         ]
         rows = [r for r in claimed if r["attempts"] <= MAX_ATTEMPTS]
+        messages = {row["id"]: self._readable(row) for row in rows}
+        # A message that may join, answer or follow what the batch before made (a chat, an
+        # e-mail thread, a reaction, a part, a greeting) waits for that batch to commit.
+        independent = all(m is not None and self._independent(m) for m in messages.values())
+        if not independent:
+            await self._settled()
         created, held, failed, ignored = out.created, out.held, out.failed, out.ignored
         follow_ups, group_keys = out.follow_ups, out.group_keys
         made_here: dict[str, str] = {}  # external id / ticket → report id, for this batch
@@ -224,7 +247,7 @@ class Pipeline:
                 await self.store.pace_background(spent)
                 slice_started = time.perf_counter()
             try:
-                message = self._message(row)
+                message = messages[row["id"]] or self._message(row)
                 if message.part is not None and message.group_key:
                     held.append(row["id"])
                     continue
@@ -300,28 +323,72 @@ class Pipeline:
                     "raw message %s failed normalization: %s", row["id"], type(exc).__name__
                 )
                 failed.append((row["id"], _failure(exc)))
+        # Batches settle in order, one at a time.
+        await self._settled()
         # A full batch means a backlog: the transaction that settles it claims the next one.
         ahead = len(claimed) >= self.batch_size
+        if ahead and independent:
+            # A backlog of messages that stand alone: this batch settles in the store's thread
+            # while the next is normalized on the event loop (the next claimed now when the
+            # previous settling claimed none).
+            if not self._claimed_ahead:
+                self._claimed_ahead = await self.store.claim_raw(
+                    self.worker_id, self.batch_size, self.claim_ttl_s
+                )
+            self._settling = asyncio.create_task(self._settle_batch(out, claim_ahead=True))
+            return len(claimed)
+        self._claimed_ahead += await self._settle_batch(out, claim_ahead=ahead)
+        return len(claimed)
+
+    async def _settled(self) -> None:
+        """Wait for the batch settling in the background; keep what it claimed ahead."""
+        task, self._settling = self._settling, None
+        if task is not None:
+            self._claimed_ahead += await task
+
+    async def _settle_batch(self, out: Outcome, *, claim_ahead: bool) -> list[dict[str, Any]]:
+        """Settle a normalized batch and count it; the rows claimed ahead."""
         try:
-            await self._settle(out, claim_ahead=ahead)
+            claimed = await self._settle(out, claim_ahead=claim_ahead)
         except ClaimLost:
             log.warning("pipeline: a claim lapsed before settling; another worker has it")
-            return len(claimed)
+            return []
         except StoreUnavailable:
             raise
         except Exception as exc:
             # The store refused something of this batch (not the store being down): settle
             # each message alone, so that one bad report fails alone and the others go on.
+            count = len(out.created) + len(out.held) + len(out.failed) + len(out.ignored)
             log.warning(
                 "pipeline: settling %d messages failed (%s); settling them one by one",
-                len(claimed),
+                count + len(out.follow_ups),
                 type(exc).__name__,
             )
             out = await self._settle_one_by_one(out)
+            claimed = []
         self._count(out.created, out.failed)
-        return len(claimed)
+        return claimed
 
-    async def _settle(self, out: Outcome, *, claim_ahead: bool = False) -> None:
+    def _readable(self, row: dict[str, Any]) -> RawMessage | None:
+        """The row's message, or None when it cannot be read (the loop records why)."""
+        try:
+            return self._message(row)
+        except Exception:
+            return None
+
+    def _independent(self, message: RawMessage) -> bool:
+        """A message whose handling reads nothing an earlier batch writes: not part of a
+        conversation, an e-mail thread or a multipart group, no reaction, edit, unsend or
+        delivery status, no greeting."""
+        return (
+            message.kind == "message"
+            and message.part is None
+            and conversation_key(message, self.conversations.window_s) is None
+            and not threads_by_email(message)
+            and not greets(message)
+        )
+
+    async def _settle(self, out: Outcome, *, claim_ahead: bool = False) -> list[dict[str, Any]]:
         """One transaction (one fsync) for the batch; short ones while webhooks arrive, since
         SQLite has one writer and they wait for it. Follow-ups go with the last chunk, after
         the reports they may join were committed."""
@@ -346,8 +413,7 @@ class Pipeline:
             )
             await self.store.yield_writer(time.perf_counter() - settle_started)
             if last:
-                self._claimed_ahead = claimed
-                return
+                return claimed
             start += size
             # The chunk ran in the writer thread (its wall time is mostly the wait for the
             # write lock and the fsync, the event loop free meanwhile): no rest is owed.
