@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from gateway.store.bulk import execute_many
 from gateway.store.engine import StoreEngine
 from gateway.store.learning import record_decisions_sync
 from gateway.store.schema import (
@@ -53,7 +54,8 @@ _UPDATE_REPORT_AT_VERSION = _UPDATE_REPORT.where(reports.c.version == bindparam(
 def _insert_history(conn: Connection, entries: Sequence[tuple[str, HistoryEntry]]) -> None:
     if not entries:
         return
-    conn.execute(
+    execute_many(
+        conn,
         _INSERT_HISTORY,
         [
             {
@@ -171,7 +173,8 @@ class ReportStore(StoreEngine):
     ) -> bool:
         # Parameters beside a static statement: SQLAlchemy reuses its compiled form
         # (building `.values(**columns)` per report cost more than the insert itself).
-        conn.execute(
+        execute_many(
+            conn,
             _INSERT_REPORT,
             [
                 {
@@ -274,7 +277,7 @@ class ReportStore(StoreEngine):
             stored = report.model_copy(update=for_update)
             saved.append(stored)
             params.append({"report_id": stored.id, "updated_at": now, **columns(stored), **extra})
-        conn.execute(_UPDATE_REPORT, params)
+        execute_many(conn, _UPDATE_REPORT, params)
         _insert_history(conn, entries)
         for (report, _, _), stored in zip(items, saved, strict=True):
             record_decisions_sync(conn, stored, report.history)

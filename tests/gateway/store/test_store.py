@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -395,3 +396,60 @@ async def test_intake_surges_only_while_many_requests_wait_for_each_commit(store
     waited = asyncio.get_running_loop().time()
     await store.wait_out_surge(5.0)
     assert asyncio.get_running_loop().time() - waited < 0.1
+
+
+def test_many_rows_written_through_sqlites_driver_are_stored_as_sqlalchemy_stores_them():
+    """execute_many's fast path on SQLite binds each value as SQLAlchemy would: the stored
+    rows (datetimes with their zone, booleans, NULLs, JSON text) are byte for byte the same."""
+    from sqlalchemy import create_engine
+
+    from gateway.store.bulk import _positional, execute_many
+    from gateway.store.schema import metadata, report_history, reports
+
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine, tables=[reports, report_history])
+    at = datetime(2026, 2, 20, 7, 30, 15, 123456, tzinfo=UTC)
+
+    def row(report_id: str) -> dict[str, Any]:
+        return {
+            "id": report_id,
+            "ticket": f"T-{report_id}",
+            "raw_message_id": f"m-{report_id}",
+            "channel": "sms",
+            "connector": "sms_generic",
+            "received_at": at,
+            "updated_at": at,
+            "status": "ready",
+            "owner": "province",
+            "kelurahan_code": None,
+            "geo_tagged": True,
+            "category_code": "unknown",
+            "reporter_key": None,
+            "search_text": "jalan rusak",
+            "version": 1,
+            "lease_holder": None,
+            "lease_until": None,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "doc": '{"text": "jalan rusak \\u00e9"}',
+        }
+
+    with engine.begin() as conn:
+        conn.execute(reports.insert(), [row("a1"), row("a2")])
+        execute_many(conn, reports.insert(), [row("b1"), row("b2")])
+        history = {"at": at, "status": "ready", "by": "pipeline", "note": None, "changes": None}
+        conn.execute(report_history.insert(), [{"report_id": "a1", **history}])
+        execute_many(conn, report_history.insert(), [{"report_id": "b1", **history}])
+        stored = {
+            r[0]: r[1:]
+            for r in conn.exec_driver_sql("SELECT * FROM reports ORDER BY id").fetchall()
+        }
+        logged = conn.exec_driver_sql("SELECT report_id, at, status FROM report_history").all()
+    assert len(stored) == 4
+    for name in ("1", "2"):
+        a, b = stored[f"a{name}"], stored[f"b{name}"]
+        assert [x for x in a if not str(x).endswith(f"a{name}")] == [
+            x for x in b if not str(x).endswith(f"b{name}")
+        ]
+    assert logged[0][1:] == logged[1][1:]
+    assert _positional.cache_info().currsize >= 2  # the driver's path was taken
