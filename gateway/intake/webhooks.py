@@ -149,7 +149,8 @@ def to_new_raw(
         payload=payload if payload is not None else (wire.body or stored_url(wire).encode()),
         headers=repaired(stored_headers(wire)),
         message=repaired(message.to_json()),
-        group_key=repair_text(message.group_key) if message.part and message.group_key else None,
+        # Multipart messages gather by it; messages of one conversation are claimed in order.
+        group_key=repair_text(message.group_key) if message.group_key else None,
         part_total=message.part[1] if message.part else None,
     )
 

@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    exists,
     func,
     or_,
     select,
@@ -395,7 +396,22 @@ class InboxStore(ReportStore):
             raw_messages.c.state == "new",
             and_(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now),
         )
-        pick = select(raw_messages.c.id).where(claimable).order_by(raw_messages.c.id).limit(limit)
+        # A message of a conversation (or a part of a multipart message) waits while an
+        # earlier one of the same group is not settled: otherwise another worker (a replica)
+        # could take a shared location before the text whose report it joins is committed,
+        # and make a second report of it.
+        earlier = raw_messages.alias("earlier")
+        in_order = ~exists().where(
+            earlier.c.group_key == raw_messages.c.group_key,
+            earlier.c.id < raw_messages.c.id,
+            earlier.c.state.in_(("new", "processing")),
+        )
+        pick = (
+            select(raw_messages.c.id)
+            .where(claimable, in_order)
+            .order_by(raw_messages.c.id)
+            .limit(limit)
+        )
         if self.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         stmt = (
