@@ -172,7 +172,13 @@ async def test_held_parts_are_ripe_when_complete_or_timed_out(store):
             raw("q1", group_key="concat:b", part_total=3),
         ]
     )
+    # A part waits while an earlier part of its message is new or being normalized.
     claimed = await store.claim_raw("w", 10, 30)
+    assert sorted(r["external_id"] for r in claimed) == ["p1", "q1"]
+    await store.settle_raw("w", held=[r["id"] for r in claimed])
+    assert await store.ripe_groups(timeout_s=3600) == []
+    claimed = await store.claim_raw("w", 10, 30)
+    assert [r["external_id"] for r in claimed] == ["p2"]
     await store.settle_raw("w", held=[r["id"] for r in claimed])
     assert await store.ripe_groups(timeout_s=3600) == [("concat:a", True)]
     assert sorted(await store.ripe_groups(timeout_s=0)) == [("concat:a", True), ("concat:b", False)]
