@@ -401,10 +401,16 @@ class InboxStore(ReportStore):
         # could take a shared location before the text whose report it joins is committed,
         # and make a second report of it.
         earlier = raw_messages.alias("earlier")
-        in_order = ~exists().where(
-            earlier.c.group_key == raw_messages.c.group_key,
-            earlier.c.id < raw_messages.c.id,
-            earlier.c.state.in_(("new", "processing")),
+        # (A message of no group, most of them, skips the look-up.)
+        in_order = or_(
+            raw_messages.c.group_key.is_(None),
+            ~exists().where(
+                earlier.c.group_key == raw_messages.c.group_key,
+                earlier.c.id < raw_messages.c.id,
+                # `state || ''`: found by the group's index. By state, SQLite would read
+                # every earlier message waiting in a backlog, for each message it claims.
+                (earlier.c.state + "").in_(("new", "processing")),
+            ),
         )
         pick = (
             select(raw_messages.c.id)
