@@ -31,6 +31,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 
 from gateway.store.engine import StoreUnavailable, _unavailable_as_store_error, log
 from gateway.store.ids import new_ticket
@@ -193,6 +194,36 @@ class StoredRaw:
 
 class ClaimLost(Exception):
     """Another worker took over these raw messages (our claim expired)."""
+
+
+def claimable_raw(now: datetime, limit: int) -> Select[tuple[str]]:
+    """The ids of the raw messages to claim next, oldest first."""
+    claimable = or_(
+        raw_messages.c.state == "new",
+        and_(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now),
+    )
+    # A message of a conversation (or a part of a multipart message) waits while an
+    # earlier one of the same group is not settled: otherwise another worker (a replica)
+    # could take a shared location before the text whose report it joins is committed,
+    # and make a second report of it.
+    earlier = raw_messages.alias("earlier")
+    # (A message of no group, most of them, skips the look-up.)
+    in_order = or_(
+        raw_messages.c.group_key.is_(None),
+        ~exists().where(
+            earlier.c.group_key == raw_messages.c.group_key,
+            earlier.c.id < raw_messages.c.id,
+            # `state || ''`: found by the group's index. By state, SQLite would read
+            # every earlier message waiting in a backlog, for each message it claims.
+            (earlier.c.state + "").in_(("new", "processing")),
+        ),
+    )
+    return (
+        select(raw_messages.c.id)
+        .where(claimable, in_order)
+        .order_by(raw_messages.c.id)
+        .limit(limit)
+    )
 
 
 class InboxStore(ReportStore):
@@ -392,32 +423,7 @@ class InboxStore(ReportStore):
     def _claim_raw_sync(
         self, conn: Connection, *, worker: str, limit: int, ttl_s: float, now: datetime
     ) -> list[dict[str, Any]]:
-        claimable = or_(
-            raw_messages.c.state == "new",
-            and_(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now),
-        )
-        # A message of a conversation (or a part of a multipart message) waits while an
-        # earlier one of the same group is not settled: otherwise another worker (a replica)
-        # could take a shared location before the text whose report it joins is committed,
-        # and make a second report of it.
-        earlier = raw_messages.alias("earlier")
-        # (A message of no group, most of them, skips the look-up.)
-        in_order = or_(
-            raw_messages.c.group_key.is_(None),
-            ~exists().where(
-                earlier.c.group_key == raw_messages.c.group_key,
-                earlier.c.id < raw_messages.c.id,
-                # `state || ''`: found by the group's index. By state, SQLite would read
-                # every earlier message waiting in a backlog, for each message it claims.
-                (earlier.c.state + "").in_(("new", "processing")),
-            ),
-        )
-        pick = (
-            select(raw_messages.c.id)
-            .where(claimable, in_order)
-            .order_by(raw_messages.c.id)
-            .limit(limit)
-        )
+        pick = claimable_raw(now, limit)
         if self.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         stmt = (

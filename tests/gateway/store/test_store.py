@@ -459,3 +459,20 @@ def test_many_rows_written_through_sqlites_driver_are_stored_as_sqlalchemy_store
         ]
     assert logged[0][1:] == logged[1][1:]
     assert _positional.cache_info().currsize >= 2  # the driver's path was taken
+
+
+def test_claiming_in_order_looks_an_earlier_message_of_the_group_up_by_the_groups_index():
+    """Not by state: in a backlog that would read every waiting message for each one."""
+    from sqlalchemy import create_engine
+
+    from gateway.store.inbox import claimable_raw
+    from gateway.store.schema import metadata
+
+    engine = create_engine("sqlite://")
+    metadata.create_all(engine)
+    pick = claimable_raw(datetime.now(UTC), 64)
+    with engine.connect() as conn:
+        sql = str(pick.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+    [lookup] = [step for step in plan if step.startswith("SEARCH earlier")]
+    assert "ix_raw_group" in lookup, plan
