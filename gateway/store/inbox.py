@@ -25,6 +25,7 @@ from sqlalchemy import (
     or_,
     select,
     tuple_,
+    union_all,
     update,
 )
 from sqlalchemy import exc as sa_exc
@@ -196,7 +197,7 @@ class ClaimLost(Exception):
     """Another worker took over these raw messages (our claim expired)."""
 
 
-def claimable_raw(now: datetime, limit: int) -> Select[tuple[str]]:
+def claimable_raw(now: datetime, limit: int, dialect: str) -> Select[tuple[str]]:
     """The ids of the raw messages to claim next, oldest first."""
     claimable = or_(
         raw_messages.c.state == "new",
@@ -218,9 +219,35 @@ def claimable_raw(now: datetime, limit: int) -> Select[tuple[str]]:
             (earlier.c.state + "").in_(("new", "processing")),
         ),
     )
+    if dialect == "postgresql":
+        # FOR UPDATE SKIP LOCKED (added by the caller) on this very query: replicas claiming
+        # at once take different messages.
+        return (
+            select(raw_messages.c.id)
+            .where(claimable, in_order)
+            .order_by(raw_messages.c.id)
+            .limit(limit)
+        )
+    # SQLite (one process): the oldest `limit` new messages straight from the (state, id)
+    # index, and the oldest `limit` lapsed claims, then the order check on those only. With
+    # one OR over both states SQLite reads every waiting message's row and sorts them all:
+    # in a backlog, the whole backlog per claim.
+    new = (
+        select(raw_messages.c.id)
+        .where(raw_messages.c.state == "new")
+        .order_by(raw_messages.c.id)
+        .limit(limit)
+    )
+    lapsed = (
+        select(raw_messages.c.id)
+        .where(raw_messages.c.state == "processing", raw_messages.c.claimed_until < now)
+        .order_by(raw_messages.c.id)
+        .limit(limit)
+    )
+    oldest = union_all(select(new.subquery().c.id), select(lapsed.subquery().c.id)).subquery()
     return (
         select(raw_messages.c.id)
-        .where(claimable, in_order)
+        .where(raw_messages.c.id.in_(select(oldest.c.id)), in_order)
         .order_by(raw_messages.c.id)
         .limit(limit)
     )
@@ -423,7 +450,7 @@ class InboxStore(ReportStore):
     def _claim_raw_sync(
         self, conn: Connection, *, worker: str, limit: int, ttl_s: float, now: datetime
     ) -> list[dict[str, Any]]:
-        pick = claimable_raw(now, limit)
+        pick = claimable_raw(now, limit, self.dialect)
         if self.dialect == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         stmt = (

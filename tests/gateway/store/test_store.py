@@ -470,9 +470,12 @@ def test_claiming_in_order_looks_an_earlier_message_of_the_group_up_by_the_group
 
     engine = create_engine("sqlite://")
     metadata.create_all(engine)
-    pick = claimable_raw(datetime.now(UTC), 64)
+    pick = claimable_raw(datetime.now(UTC), 64, "sqlite")
     with engine.connect() as conn:
         sql = str(pick.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
         plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
     [lookup] = [step for step in plan if step.startswith("SEARCH earlier")]
     assert "ix_raw_group" in lookup, plan
+    # The oldest waiting messages come from the (state, id) index alone: no table row is
+    # read for the messages of a backlog beyond those claimed.
+    assert any("COVERING INDEX ix_raw_state_id" in step for step in plan), plan
