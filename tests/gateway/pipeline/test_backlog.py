@@ -12,7 +12,7 @@ from typing import Any
 from connectors.base import RawMessage, Sender
 from gateway.pipeline.worker import make_pipeline
 from gateway.store import NewRaw
-from gateway.store.ids import new_id
+from tests.gateway.pipeline.helpers import as_raw
 
 
 def sms(n: int) -> NewRaw:
@@ -24,17 +24,7 @@ def sms(n: int) -> NewRaw:
         sender=Sender(phone=f"08121{n:07d}"),
         text=f"Lampu PJU mati di Jl. Kebon Sirih no {n}",
     )
-    return NewRaw(
-        id=new_id(),
-        connector=message.connector,
-        channel=message.channel,
-        intake="webhook",
-        external_id=message.external_id,
-        received_at=message.received_at,
-        payload=b"{}",
-        headers={},
-        message=message.to_json(),
-    )
+    return as_raw(message)
 
 
 async def test_a_backlog_takes_one_write_transaction_per_batch(make_kanal: Any, db_url: str):

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import RawMessage, Sender
-from gateway.store import NewRaw
 from gateway.store.ids import new_id
 from normalizers.report import Report
 from tests.gateway.notify.helpers import arrive
 from tests.gateway.notify.test_done_news import mark_done
+from tests.gateway.pipeline.helpers import as_raw
 
 CITIZEN = "sari@example.id"
 
@@ -43,17 +43,7 @@ def telegram(text: str, user: str = "777") -> RawMessage:
 
 
 async def store_and_drain(k: Any, message: RawMessage) -> None:
-    raw = NewRaw(
-        id=new_id(),
-        connector=message.connector,
-        channel=message.channel,
-        intake="webhook",
-        external_id=message.external_id,
-        received_at=message.received_at,
-        payload=b"{}",
-        headers={},
-        message=message.to_json(),
-    )
+    raw = as_raw(message)
     await k.store.writer().submit([raw])
     await k.drain()
 

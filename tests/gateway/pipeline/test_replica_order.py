@@ -11,6 +11,7 @@ from connectors.base import Coordinates, RawMessage, Sender
 from gateway.pipeline.worker import make_pipeline
 from gateway.store import NewRaw
 from gateway.store.ids import new_id
+from tests.gateway.pipeline.helpers import as_raw
 
 
 def telegram(user: str, *, text: str = "", at: datetime, point: bool = False) -> NewRaw:
@@ -25,18 +26,7 @@ def telegram(user: str, *, text: str = "", at: datetime, point: bool = False) ->
         group_key=f"dm:telegram:{user}",
         extra={"chat_id": int(user), "chat_type": "private"},
     )
-    return NewRaw(
-        id=new_id(),
-        connector=message.connector,
-        channel=message.channel,
-        intake="webhook",
-        external_id=message.external_id,
-        received_at=message.received_at,
-        payload=b"{}",
-        headers={},
-        message=message.to_json(),
-        group_key=message.group_key,  # as intake stores it
-    )
+    return as_raw(message)  # its group key kept, as intake does
 
 
 async def test_a_location_waits_for_the_text_another_worker_is_normalizing(
