@@ -301,19 +301,23 @@ def get_json(url: str) -> Any:
         return json.loads(response.read())
 
 
+def start_fake(script: str, *args: str) -> tuple[subprocess.Popen[str], str]:
+    """A fake of bench/ as a child process, and the URL it prints on its first line."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / script), *args], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    if not url.startswith("http://"):
+        raise RuntimeError(f"{script} did not start")
+    return proc, url
+
+
 class FakeCrm:
     """bench/e2e_crm.py as a child process."""
 
     def __init__(self, latency_ms: float):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HERE / "e2e_crm.py"), "--latency-ms", str(latency_ms)],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdout is not None
-        self.endpoint = self.proc.stdout.readline().strip()
-        if not self.endpoint.startswith("http://"):
-            raise RuntimeError("the fake CRM did not start")
+        self.proc, self.endpoint = start_fake("e2e_crm.py", "--latency-ms", str(latency_ms))
         self.root = self.endpoint.split("/open311")[0]
 
     def created(self) -> int:
@@ -330,22 +334,9 @@ class FakeGraph:
     """bench/e2e_graph.py (the WhatsApp Graph API) as a child process."""
 
     def __init__(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(HERE / "e2e_graph.py"),
-                "--token",
-                WA_TOKEN,
-                "--number",
-                WA_NUMBER,
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+        self.proc, self.graph_url = start_fake(
+            "e2e_graph.py", "--token", WA_TOKEN, "--number", WA_NUMBER
         )
-        assert self.proc.stdout is not None
-        self.graph_url = self.proc.stdout.readline().strip()
-        if not self.graph_url.startswith("http://"):
-            raise RuntimeError("the fake Graph API did not start")
 
     def wrote(self, citizens: Sequence[str]) -> None:
         """These citizens wrote just now: the provider lets text answers through to them."""

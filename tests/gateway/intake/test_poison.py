@@ -17,6 +17,7 @@ from gateway.store.schema import raw_messages
 from tests.conftest import SECRETS
 from tests.connectors.signing import kanal_sign
 from tests.gateway.intake.test_webhooks_http import api, generic_body, post_generic
+from tests.gateway.pipeline.helpers import spoil_report
 
 POISON = "Lampu \ud800 mati"
 FAR = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone(-timedelta(hours=23, minutes=59)))
@@ -108,17 +109,7 @@ async def test_a_report_the_store_refuses_fails_alone_and_shows_in_the_inbox(
 ):
     """A normalizer bug that produces text the store cannot keep (simulated): the report of
     that message fails, visibly and counted; every other message of its batch is a report."""
-    import gateway.pipeline.worker as pipeline_module
-
-    real_build = pipeline_module.build_report
-
-    def build_with_a_bug(messages: Any, **kwargs: Any) -> Any:
-        normalized = real_build(messages, **kwargs)
-        if messages[0].external_id == "bad":
-            normalized.report.text = "\ud800"  # past every repair: the insert fails
-        return normalized
-
-    monkeypatch.setattr(pipeline_module, "build_report", build_with_a_bug)
+    spoil_report(monkeypatch, "bad")
     k = await make_kanal(db_url)
     for i in range(20):
         external_id = "bad" if i == 5 else f"c{i}"

@@ -12,7 +12,7 @@ from typing import Any
 from connectors.base import RawMessage, Sender
 from gateway.pipeline.worker import make_pipeline
 from gateway.store import NewRaw
-from tests.gateway.pipeline.helpers import as_raw
+from tests.gateway.pipeline.helpers import as_raw, spoil_report
 
 
 def sms(n: int) -> NewRaw:
@@ -132,17 +132,7 @@ async def test_a_backlog_batch_is_normalized_while_the_one_before_settles(
 async def test_a_report_the_store_refuses_fails_alone_when_its_batch_settles_meanwhile(
     make_kanal: Any, db_url: str, monkeypatch: Any
 ):
-    import gateway.pipeline.worker as pipeline_module
-
-    real_build = pipeline_module.build_report
-
-    def build_with_a_bug(messages: Any, **kwargs: Any) -> Any:
-        normalized = real_build(messages, **kwargs)
-        if messages[0].external_id == "backlog-5":
-            normalized.report.text = "\ud800"  # past every repair: the insert fails
-        return normalized
-
-    monkeypatch.setattr(pipeline_module, "build_report", build_with_a_bug)
+    spoil_report(monkeypatch, "backlog-5")
     k = await make_kanal(db_url)
     await k.store.insert_raw_batch([sms(n) for n in range(12)])
     pipeline = make_pipeline(k.runtime)
